@@ -1,0 +1,85 @@
+"""shipyard: the machine-learning lifecycle in one package.
+
+``import shipyard as sy`` is cheap: the public functions load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveRun",
+    "Metric",
+    "Run",
+    "RunStatus",
+    "ShipyardError",
+    "active_run",
+    "autolog",
+    "compare_runs",
+    "configure",
+    "create_experiment",
+    "delete_experiment",
+    "delete_run",
+    "download_artifacts",
+    "end_run",
+    "flush",
+    "get_experiment",
+    "get_metric_history",
+    "get_run",
+    "list_artifacts",
+    "list_experiments",
+    "load_artifact",
+    "log_artifact",
+    "log_artifacts",
+    "log_batch",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_table",
+    "log_text",
+    "rename_experiment",
+    "restore_experiment",
+    "restore_run",
+    "search_runs",
+    "set_description",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "settings",
+    "start_run",
+    "tracker",
+]
+
+_FROM_CORE = {"Metric", "Run", "RunStatus", "ShipyardError"}
+
+if TYPE_CHECKING:
+    from shipyard.client import *  # noqa: F403
+    from shipyard.core import Metric, Run, RunStatus, ShipyardError
+    from shipyard.tracking.tracker import ActiveRun
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_CORE:
+        import shipyard.core as core
+
+        return getattr(core, name)
+    if name == "ActiveRun":
+        from shipyard.tracking.tracker import ActiveRun
+
+        return ActiveRun
+    if name in __all__:
+        import shipyard.client as client
+
+        value = getattr(client, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,263 @@
+"""The public Python API: ``import shipyard as sy``.
+
+Settings are read once, from ``SHIPYARD_*`` variables and ``shipyard.toml``,
+when the first call needs the store; :func:`configure` switches to other
+settings (tests and notebooks use it).
+
+Example::
+
+    import shipyard as sy
+    sy.set_experiment("churn")
+    with sy.start_run(name="rf-baseline"):
+        sy.log_params({"n_estimators": 200})
+        sy.log_metric("loss", 0.25, step=1)
+    sy.search_runs("metrics.loss < 0.3", order_by=["metrics.loss"])
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from shipyard.core.config import Settings, load_settings
+from shipyard.core.entities import Artifact, Experiment, Metric, Run, RunStatus
+from shipyard.tracking.tracker import ActiveRun, Tracker
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_lock = threading.Lock()
+_tracker: Tracker | None = None
+
+
+def _get() -> Tracker:
+    global _tracker
+    if _tracker is None:
+        with _lock:
+            if _tracker is None:
+                _tracker = Tracker(load_settings(os.environ, cwd=Path.cwd()))
+    return _tracker
+
+
+def configure(settings: Settings | None = None) -> Settings:
+    """Use ``settings`` (default: read the environment again) for every following call.
+
+    Queued points of the previous store are flushed first; its active runs stay as they are.
+    """
+    global _tracker
+    with _lock:
+        if _tracker is not None:
+            _tracker.flush()
+        _tracker = Tracker(settings or load_settings(os.environ, cwd=Path.cwd()))
+        return _tracker.settings
+
+
+def settings() -> Settings:
+    """The settings in effect."""
+    return _get().settings
+
+
+def tracker() -> Tracker:
+    """The :class:`Tracker` behind the module-level functions."""
+    return _get()
+
+
+# -- experiments -----------------------------------------------------------------------
+
+
+def set_experiment(name: str) -> Experiment:
+    """Send new runs to experiment ``name`` (created if missing)."""
+    return _get().set_experiment(name)
+
+
+def create_experiment(name: str, *, description: str = "") -> Experiment:
+    return _get().store.create_experiment(name, description=description)
+
+
+def get_experiment(id_or_name: str) -> Experiment:
+    return _get().store.get_experiment(id_or_name)
+
+
+def list_experiments(*, view: str = "active") -> list[Experiment]:
+    return _get().store.list_experiments(view=view)
+
+
+def rename_experiment(id_or_name: str, new_name: str) -> Experiment:
+    return _get().store.rename_experiment(id_or_name, new_name)
+
+
+def delete_experiment(id_or_name: str) -> Experiment:
+    return _get().store.delete_experiment(id_or_name)
+
+
+def restore_experiment(id_or_name: str) -> Experiment:
+    return _get().store.restore_experiment(id_or_name)
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+def start_run(
+    name: str | None = None,
+    *,
+    experiment: str | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str = "",
+    run_id: str | None = None,
+) -> ActiveRun:
+    """Start (or resume) a run; use it as ``with sy.start_run(...) as run:``."""
+    return _get().start_run(name, experiment=experiment, nested=nested,
+                            parent_run_id=parent_run_id, tags=tags, description=description,
+                            run_id=run_id)
+
+
+def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
+    _get().end_run(status)
+
+
+def active_run() -> ActiveRun | None:
+    return _get().active_run()
+
+
+def delete_run(run_id: str) -> None:
+    _get().store.delete_run(run_id)
+
+
+def restore_run(run_id: str) -> None:
+    _get().store.restore_run(run_id)
+
+
+# -- logging -----------------------------------------------------------------------------
+
+
+def log_metric(key: str, value: float, step: int | None = None, *,
+               timestamp: int | None = None, run_id: str | None = None) -> None:
+    """Queue one metric point. Returns at once; :func:`flush` makes it durable."""
+    _get().log_metric(key, value, step, timestamp=timestamp, run_id=run_id)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, *,
+                timestamp: int | None = None, run_id: str | None = None) -> None:
+    _get().log_metrics(metrics, step, timestamp=timestamp, run_id=run_id)
+
+
+def log_batch(metrics: Iterable[Metric | tuple[Any, ...]] = (),
+              params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
+              *, run_id: str | None = None) -> None:
+    _get().log_batch(metrics, params, tags, run_id=run_id)
+
+
+def log_param(key: str, value: Any, *, run_id: str | None = None) -> None:
+    _get().log_params({key: value}, run_id=run_id)
+
+
+def log_params(params: Mapping[str, Any], *, run_id: str | None = None) -> None:
+    _get().log_params(params, run_id=run_id)
+
+
+def set_tag(key: str, value: Any, *, run_id: str | None = None) -> None:
+    _get().set_tags({key: value}, run_id=run_id)
+
+
+def set_tags(tags: Mapping[str, Any], *, run_id: str | None = None) -> None:
+    _get().set_tags(tags, run_id=run_id)
+
+
+def set_description(description: str, *, run_id: str | None = None) -> None:
+    _get().set_description(description, run_id=run_id)
+
+
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, *,
+                 run_id: str | None = None) -> None:
+    _get().log_artifact(local_path, artifact_path, run_id=run_id)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, *,
+                  run_id: str | None = None) -> None:
+    _get().log_artifacts(local_dir, artifact_path, run_id=run_id)
+
+
+def log_dict(data: Any, artifact_file: str, *, run_id: str | None = None) -> None:
+    _get().log_dict(data, artifact_file, run_id=run_id)
+
+
+def log_text(text: str, artifact_file: str, *, run_id: str | None = None) -> None:
+    _get().log_text(text, artifact_file, run_id=run_id)
+
+
+def log_figure(figure: Any, artifact_file: str, *, run_id: str | None = None) -> None:
+    _get().log_figure(figure, artifact_file, run_id=run_id)
+
+
+def log_table(table: Any, artifact_file: str, *, run_id: str | None = None) -> None:
+    _get().log_table(table, artifact_file, run_id=run_id)
+
+
+def flush() -> None:
+    """Write every queued metric point now."""
+    _get().flush()
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def get_run(run_id: str) -> Run:
+    return _get().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every point of ``key`` in run ``run_id``, by step then timestamp."""
+    return _get().get_metric_history(run_id, key)
+
+
+def search_runs(
+    filter_string: str | None = None,
+    *,
+    experiment_names: Sequence[str] | None = None,
+    order_by: Sequence[str] | None = None,
+    max_results: int | None = None,
+    page_token: str | None = None,
+    view: str = "active",
+    output_format: Literal["pandas", "list"] = "pandas",
+) -> pd.DataFrame | list[Run]:
+    """Runs matching ``filter_string`` (all active experiments unless named).
+
+    With ``output_format="pandas"`` the next page token is in ``df.attrs["next_page_token"]``.
+    """
+    return _get().search_runs(filter_string, experiment_names=experiment_names,
+                              order_by=order_by, max_results=max_results,
+                              page_token=page_token, view=view, output_format=output_format)
+
+
+def compare_runs(*run_ids: str, only_differences: bool = False) -> pd.DataFrame:
+    """A field-by-run table of attributes, params, metrics and tags, with a ``differs`` column."""
+    from shipyard.tracking.results import compare_frame
+
+    ids = list(run_ids[0]) if len(run_ids) == 1 and not isinstance(run_ids[0], str) else list(
+        run_ids)
+    return compare_frame([get_run(r) for r in ids], only_differences=only_differences)
+
+
+def list_artifacts(run_id: str, path: str = "") -> list[Artifact]:
+    return _get().list_artifacts(run_id, path)
+
+
+def load_artifact(run_id: str, path: str) -> bytes:
+    return _get().load_artifact(run_id, path)
+
+
+def download_artifacts(run_id: str, path: str = "",
+                       dst: str | os.PathLike[str] | None = None) -> Path:
+    return _get().download_artifacts(run_id, path, dst)
+
+
+def autolog(*, log_models: bool = True, disable: bool = False) -> None:
+    """Record scikit-learn ``fit`` calls (params, training metrics, model) and scorer calls."""
+    from shipyard.tracking.autolog import autolog as _autolog
+
+    _autolog(_get(), log_models=log_models, disable=disable)

@@ -1,0 +1,125 @@
+"""Frozen dataclasses that cross package boundaries: experiments, runs, metrics, artifacts."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunStatus(enum.StrEnum):
+    """Lifecycle of a run. ``RUNNING`` is the only non-terminal state."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class LifecycleStage(enum.StrEnum):
+    """Soft deletion: ``deleted`` things can be restored until ``shipyard gc`` purges them."""
+
+    ACTIVE = "active"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs."""
+
+    experiment_id: str
+    name: str
+    lifecycle_stage: LifecycleStage
+    created_at: int
+    updated_at: int
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric series. ``timestamp`` is milliseconds since the epoch."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file stored for a run: its path inside the run and the object holding its bytes."""
+
+    path: str
+    digest: str
+    size: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run as read back from the store: its attributes plus params, latest metrics and tags."""
+
+    run_id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    lifecycle_stage: LifecycleStage
+    parent_run_id: str | None = None
+    description: str = ""
+    user: str = ""
+    entry_point: str = ""
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    git_diff_hash: str | None = None
+    python_version: str = ""
+    environment_digest: str | None = None
+    pid: int | None = None
+    host: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time) / 1000.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (used by ``--json`` output and the REST API)."""
+        return {
+            "run_id": self.run_id,
+            "experiment_id": self.experiment_id,
+            "name": self.name,
+            "status": str(self.status),
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "lifecycle_stage": str(self.lifecycle_stage),
+            "parent_run_id": self.parent_run_id,
+            "description": self.description,
+            "user": self.user,
+            "entry_point": self.entry_point,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "git_diff_hash": self.git_diff_hash,
+            "python_version": self.python_version,
+            "environment_digest": self.environment_digest,
+            "pid": self.pid,
+            "host": self.host,
+            "params": dict(self.params),
+            "metrics": dict(self.metrics),
+            "tags": dict(self.tags),
+        }

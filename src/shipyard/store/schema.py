@@ -1,0 +1,135 @@
+"""The metadata schema (SQLAlchemy Core tables). Alembic migrations in ``migrations/`` create it.
+
+Metric points are stored as packed chunks (one row per flushed batch and key,
+three little-endian arrays: int64 steps, int64 millisecond timestamps, float64
+values) rather than one row per point: a flush of 200,000 points writes a
+handful of rows. ``latest_metrics`` keeps the newest point per run and key,
+which is what search, ordering and comparison read.
+"""
+
+from __future__ import annotations
+
+from shipyard.core.validation import KEY_MAX, NAME_MAX
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_MAX), nullable=False, unique=True),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False, unique=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(NAME_MAX), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("lifecycle_stage", String(16), nullable=False, default="active"),
+    Column("deleted_time", BigInteger, nullable=True),
+    Column("parent_run_id", String(32), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("user", String(NAME_MAX), nullable=False, default=""),
+    Column("entry_point", Text, nullable=False, default=""),
+    Column("git_commit", String(64), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("git_diff_hash", String(64), nullable=True),
+    Column("python_version", String(32), nullable=False, default=""),
+    Column("environment_digest", String(64), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("host", String(NAME_MAX), nullable=False, default=""),
+    Column("heartbeat", BigInteger, nullable=True),
+    Index("ix_runs_experiment_start", "experiment_id", "lifecycle_stage", "start_time"),
+    Index("ix_runs_status", "status"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("num_value", Float, nullable=True),
+    Index("ix_params_key_value", "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY_MAX), primary_key=True),
+    # NaN is kept as value NULL with is_nan true: SQLite cannot store a NaN REAL.
+    Column("value", Float, nullable=True),
+    Column("is_nan", Boolean, nullable=False, default=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("chunk_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_pk", Integer, ForeignKey("runs.pk", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_MAX), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("metric_values", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_key", "run_pk", "key"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_artifacts_digest", "digest"),
+)
