@@ -58,14 +58,53 @@ __all__ = [
 _FROM_CORE = {"Metric", "Run", "RunStatus", "ShipyardError"}
 
 if TYPE_CHECKING:
-    from shipyard.client import *  # noqa: F403
+    from shipyard.client import (
+        active_run,
+        autolog,
+        compare_runs,
+        configure,
+        create_experiment,
+        delete_experiment,
+        delete_run,
+        download_artifacts,
+        end_run,
+        flush,
+        get_experiment,
+        get_metric_history,
+        get_run,
+        list_artifacts,
+        list_experiments,
+        load_artifact,
+        log_artifact,
+        log_artifacts,
+        log_batch,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_table,
+        log_text,
+        rename_experiment,
+        restore_experiment,
+        restore_run,
+        search_runs,
+        set_description,
+        set_experiment,
+        set_tag,
+        set_tags,
+        settings,
+        start_run,
+        tracker,
+    )
     from shipyard.core import Metric, Run, RunStatus, ShipyardError
     from shipyard.tracking.tracker import ActiveRun
 
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_CORE:
-        import shipyard.core as core
+        from shipyard import core
 
         return getattr(core, name)
     if name == "ActiveRun":
@@ -73,7 +112,7 @@ def __getattr__(name: str) -> Any:
 
         return ActiveRun
     if name in __all__:
-        import shipyard.client as client
+        from shipyard import client
 
         value = getattr(client, name)
         globals()[name] = value

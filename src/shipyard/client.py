@@ -111,9 +111,15 @@ def start_run(
     run_id: str | None = None,
 ) -> ActiveRun:
     """Start (or resume) a run; use it as ``with sy.start_run(...) as run:``."""
-    return _get().start_run(name, experiment=experiment, nested=nested,
-                            parent_run_id=parent_run_id, tags=tags, description=description,
-                            run_id=run_id)
+    return _get().start_run(
+        name,
+        experiment=experiment,
+        nested=nested,
+        parent_run_id=parent_run_id,
+        tags=tags,
+        description=description,
+        run_id=run_id,
+    )
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
@@ -135,20 +141,35 @@ def restore_run(run_id: str) -> None:
 # -- logging -----------------------------------------------------------------------------
 
 
-def log_metric(key: str, value: float, step: int | None = None, *,
-               timestamp: int | None = None, run_id: str | None = None) -> None:
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    *,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
     """Queue one metric point. Returns at once; :func:`flush` makes it durable."""
     _get().log_metric(key, value, step, timestamp=timestamp, run_id=run_id)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, *,
-                timestamp: int | None = None, run_id: str | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    *,
+    timestamp: int | None = None,
+    run_id: str | None = None,
+) -> None:
     _get().log_metrics(metrics, step, timestamp=timestamp, run_id=run_id)
 
 
-def log_batch(metrics: Iterable[Metric | tuple[Any, ...]] = (),
-              params: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-              *, run_id: str | None = None) -> None:
+def log_batch(
+    metrics: Iterable[Metric | tuple[Any, ...]] = (),
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
     _get().log_batch(metrics, params, tags, run_id=run_id)
 
 
@@ -172,13 +193,21 @@ def set_description(description: str, *, run_id: str | None = None) -> None:
     _get().set_description(description, run_id=run_id)
 
 
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, *,
-                 run_id: str | None = None) -> None:
+def log_artifact(
+    local_path: str | os.PathLike[str],
+    artifact_path: str | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
     _get().log_artifact(local_path, artifact_path, run_id=run_id)
 
 
-def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, *,
-                  run_id: str | None = None) -> None:
+def log_artifacts(
+    local_dir: str | os.PathLike[str],
+    artifact_path: str | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
     _get().log_artifacts(local_dir, artifact_path, run_id=run_id)
 
 
@@ -229,17 +258,24 @@ def search_runs(
 
     With ``output_format="pandas"`` the next page token is in ``df.attrs["next_page_token"]``.
     """
-    return _get().search_runs(filter_string, experiment_names=experiment_names,
-                              order_by=order_by, max_results=max_results,
-                              page_token=page_token, view=view, output_format=output_format)
+    return _get().search_runs(
+        filter_string,
+        experiment_names=experiment_names,
+        order_by=order_by,
+        max_results=max_results,
+        page_token=page_token,
+        view=view,
+        output_format=output_format,
+    )
 
 
 def compare_runs(*run_ids: str, only_differences: bool = False) -> pd.DataFrame:
     """A field-by-run table of attributes, params, metrics and tags, with a ``differs`` column."""
     from shipyard.tracking.results import compare_frame
 
-    ids = list(run_ids[0]) if len(run_ids) == 1 and not isinstance(run_ids[0], str) else list(
-        run_ids)
+    ids = (
+        list(run_ids[0]) if len(run_ids) == 1 and not isinstance(run_ids[0], str) else list(run_ids)
+    )
     return compare_frame([get_run(r) for r in ids], only_differences=only_differences)
 
 
@@ -251,8 +287,9 @@ def load_artifact(run_id: str, path: str) -> bytes:
     return _get().load_artifact(run_id, path)
 
 
-def download_artifacts(run_id: str, path: str = "",
-                       dst: str | os.PathLike[str] | None = None) -> Path:
+def download_artifacts(
+    run_id: str, path: str = "", dst: str | os.PathLike[str] | None = None
+) -> Path:
     return _get().download_artifacts(run_id, path, dst)
 
 

@@ -71,17 +71,34 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("db_url", "SHIPYARD_DB_URL", _text, "SQLAlchemy URL of the metadata database"),
     _Option("artifact_uri", "SHIPYARD_ARTIFACT_URI", _text, "folder or s3:// URI of the objects"),
     _Option("experiment", "SHIPYARD_EXPERIMENT", _text, "experiment used when none is set"),
-    _Option("flush_interval", "SHIPYARD_FLUSH_INTERVAL", _positive_float, "seconds between"
-            " background writes"),
-    _Option("flush_max_points", "SHIPYARD_FLUSH_MAX_POINTS", _positive_int, "points that wake"
-            " the writer early"),
-    _Option("busy_timeout", "SHIPYARD_BUSY_TIMEOUT", _positive_float, "seconds to wait for a"
-            " locked database"),
-    _Option("capture_environment", "SHIPYARD_CAPTURE_ENV", _bool, "record git and packages"
-            " with each run"),
+    _Option(
+        "flush_interval",
+        "SHIPYARD_FLUSH_INTERVAL",
+        _positive_float,
+        "seconds between background writes",
+    ),
+    _Option(
+        "flush_max_points",
+        "SHIPYARD_FLUSH_MAX_POINTS",
+        _positive_int,
+        "points that wake the writer early",
+    ),
+    _Option(
+        "busy_timeout",
+        "SHIPYARD_BUSY_TIMEOUT",
+        _positive_float,
+        "seconds to wait for a locked database",
+    ),
+    _Option(
+        "capture_environment",
+        "SHIPYARD_CAPTURE_ENV",
+        _bool,
+        "record git and packages with each run",
+    ),
     _Option("uri", "SHIPYARD_URI", _text, "tracking server URL (team mode); empty = embedded"),
-    _Option("s3_endpoint_url", "SHIPYARD_S3_ENDPOINT_URL", _text, "endpoint of an"
-            " S3-compatible store"),
+    _Option(
+        "s3_endpoint_url", "SHIPYARD_S3_ENDPOINT_URL", _text, "endpoint of an S3-compatible store"
+    ),
 )
 
 
@@ -119,7 +136,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"{path} is not valid TOML: {exc}. Fix the file or remove it.") from exc
+        raise InvalidInputError(
+            f"{path} is not valid TOML: {exc}. Fix the file or remove it."
+        ) from exc
     table = data.get("shipyard", data)
     if not isinstance(table, dict):
         raise InvalidInputError(f"{path}: [shipyard] must be a table of settings")

@@ -119,9 +119,7 @@ def check_artifact_path(path: object) -> str:
         )
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise InvalidInputError(
-            f"artifact path {path!r} goes outside the run with '..'; remove it"
-        )
+        raise InvalidInputError(f"artifact path {path!r} goes outside the run with '..'; remove it")
     norm = posixpath.join(*parts) if parts else ""
     if not norm:
         raise InvalidInputError(f"artifact path {path!r} names no file")

@@ -47,9 +47,12 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _is_locked_error(exc: BaseException) -> bool:
     text_ = str(exc).lower()
-    return "database is locked" in text_ or "database table is locked" in text_ or (
-        "deadlock detected" in text_
-    ) or "could not serialize" in text_
+    return (
+        "database is locked" in text_
+        or "database table is locked" in text_
+        or ("deadlock detected" in text_)
+        or "could not serialize" in text_
+    )
 
 
 class Database:
@@ -211,9 +214,11 @@ class Database:
         delay = 0.02
         for attempt in range(1, attempts + 1):
             try:
-                with self.engine.connect().execution_options(shipyard_write=True) as conn:
-                    with conn.begin():
-                        return fn(conn)
+                with (
+                    self.engine.connect().execution_options(shipyard_write=True) as conn,
+                    conn.begin(),
+                ):
+                    return fn(conn)
             except OperationalError as exc:
                 if not _is_locked_error(exc) or attempt == attempts:
                     raise StoreUnavailableError(

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shipyard.core.entities import Metric
 from shipyard.store.schema import latest_metrics, metric_chunks, runs
@@ -38,7 +40,9 @@ def unpack(kind: str, data: bytes) -> array[Any]:
     return arr
 
 
-def group_points(points: Iterable[Point]) -> dict[tuple[int, str], tuple[list[int], list[int], list[float]]]:
+def group_points(
+    points: Iterable[Point],
+) -> dict[tuple[int, str], tuple[list[int], list[int], list[float]]]:
     groups: dict[tuple[int, str], tuple[list[int], list[int], list[float]]] = {}
     for run_pk, key, value, step, ts in points:
         g = groups.get((run_pk, key))
@@ -52,13 +56,13 @@ def group_points(points: Iterable[Point]) -> dict[tuple[int, str], tuple[list[in
 
 def _upsert(conn: Connection) -> Any:
     name = conn.dialect.name
+    stmt: Any
     if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = sqlite_insert(latest_metrics)
     elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        stmt = pg_insert(latest_metrics)
     else:  # pragma: no cover - other databases use the portable path
         return None
-    stmt = dialect_insert(latest_metrics)
     ex = stmt.excluded
     cur = latest_metrics.c
     return stmt.on_conflict_do_update(
@@ -73,31 +77,42 @@ def write_points(conn: Connection, points: Iterable[Point], *, now_ms: int) -> i
     groups = group_points(points)
     if not groups:
         return 0
-    chunk_rows = []
-    latest_rows = []
+    chunk_rows: list[dict[str, Any]] = []
+    latest_rows: list[dict[str, Any]] = []
     total = 0
     for (run_pk, key), (steps, stamps, values) in groups.items():
         n = len(steps)
         total += n
-        chunk_rows.append({
-            "run_pk": run_pk, "key": key, "count": n,
-            "steps": pack("q", steps), "timestamps": pack("q", stamps),
-            "metric_values": pack("d", values),
-        })
+        chunk_rows.append(
+            {
+                "run_pk": run_pk,
+                "key": key,
+                "count": n,
+                "steps": pack("q", steps),
+                "timestamps": pack("q", stamps),
+                "metric_values": pack("d", values),
+            }
+        )
         best_step, best_ts, best_i = max(zip(steps, stamps, range(n), strict=True))
         value = values[best_i]
         is_nan = math.isnan(value)
-        latest_rows.append({
-            "run_pk": run_pk, "key": key, "value": None if is_nan else value,
-            "is_nan": is_nan, "step": best_step, "timestamp": best_ts,
-        })
+        latest_rows.append(
+            {
+                "run_pk": run_pk,
+                "key": key,
+                "value": None if is_nan else value,
+                "is_nan": is_nan,
+                "step": best_step,
+                "timestamp": best_ts,
+            }
+        )
     conn.execute(insert(metric_chunks), chunk_rows)
     upsert = _upsert(conn)
     if upsert is not None:
         conn.execute(upsert, latest_rows)
     else:  # pragma: no cover
         _portable_latest(conn, latest_rows)
-    run_pks = sorted({r["run_pk"] for r in latest_rows})
+    run_pks = sorted({int(r["run_pk"]) for r in latest_rows})
     conn.execute(update(runs).where(runs.c.pk.in_(run_pks)).values(heartbeat=now_ms))
     return total
 
@@ -114,8 +129,12 @@ def _portable_latest(conn: Connection, rows: list[dict[str, Any]]) -> None:  # p
             conn.execute(
                 update(latest_metrics)
                 .where((c.run_pk == row["run_pk"]) & (c.key == row["key"]))
-                .values(value=row["value"], is_nan=row["is_nan"], step=row["step"],
-                        timestamp=row["timestamp"])
+                .values(
+                    value=row["value"],
+                    is_nan=row["is_nan"],
+                    step=row["step"],
+                    timestamp=row["timestamp"],
+                )
             )
 
 
@@ -128,15 +147,17 @@ def read_history(conn: Connection, run_pk: int, key: str) -> list[Metric]:
     ).all()
     points: list[tuple[int, int, float]] = []
     for steps_b, stamps_b, values_b in rows:
-        points.extend(zip(unpack("q", steps_b), unpack("q", stamps_b), unpack("d", values_b),
-                          strict=True))
+        points.extend(
+            zip(unpack("q", steps_b), unpack("q", stamps_b), unpack("d", values_b), strict=True)
+        )
     points.sort(key=lambda p: (p[0], p[1]))
     return [Metric(key, v, s, t) for s, t, v in points]
 
 
 def metric_keys(conn: Connection, run_pk: int) -> list[str]:
     rows = conn.execute(
-        select(latest_metrics.c.key).where(latest_metrics.c.run_pk == run_pk)
+        select(latest_metrics.c.key)
+        .where(latest_metrics.c.run_pk == run_pk)
         .order_by(latest_metrics.c.key)
     ).all()
     return [r[0] for r in rows]

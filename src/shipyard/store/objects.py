@@ -216,8 +216,7 @@ class FsspecObjectStore:
             self.fs, self.base = fsspec.core.url_to_fs(self.uri, **dict(storage_options or {}))
         except ImportError as exc:
             raise StoreUnavailableError(
-                f"no filesystem driver for {uri}: {exc}. For s3:// run "
-                "pip install 'shipyard[s3]'."
+                f"no filesystem driver for {uri}: {exc}. For s3:// run pip install 'shipyard[s3]'."
             ) from exc
 
     def _key(self, digest: str) -> str:

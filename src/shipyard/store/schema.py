@@ -9,7 +9,6 @@ which is what search, ordering and comparison read.
 
 from __future__ import annotations
 
-from shipyard.core.validation import KEY_MAX, NAME_MAX
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,6 +24,7 @@ from sqlalchemy import (
     Text,
 )
 
+from shipyard.core.validation import KEY_MAX, NAME_MAX
 
 metadata = MetaData(
     naming_convention={

@@ -37,10 +37,17 @@ from shipyard.core.errors import FilterSyntaxError, InvalidInputError
 from shipyard.store.schema import latest_metrics, params, runs, tags
 
 _PREFIXES = {
-    "metrics": "metric", "metric": "metric",
-    "params": "param", "param": "param", "parameters": "param",
-    "tags": "tag", "tag": "tag",
-    "attributes": "attr", "attribute": "attr", "attr": "attr", "run": "attr",
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "parameters": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attr",
+    "attribute": "attr",
+    "attr": "attr",
+    "run": "attr",
 }
 # public attribute name -> (column name, kind)
 ATTRIBUTES: dict[str, tuple[str, str]] = {
@@ -204,7 +211,8 @@ class _Parser:
             entity = _PREFIXES.get(first.lower())
             if entity is None:
                 raise _error(
-                    self.source, start.pos,
+                    self.source,
+                    start.pos,
                     f"unknown prefix {first!r}; use metrics., params., tags. or attributes.",
                 )
             key_tok = self.tok
@@ -215,14 +223,16 @@ class _Parser:
                 key += "." + self.name_part()
             if entity == "attr" and key not in ATTRIBUTES:
                 raise _error(
-                    self.source, key_tok.pos,
+                    self.source,
+                    key_tok.pos,
                     f"unknown attribute {key!r}; known: {', '.join(sorted(ATTRIBUTES))}",
                 )
             return Ident(entity, key)
         if first in ATTRIBUTES and start.kind == "word":
             return Ident("attr", first)
         raise _error(
-            self.source, start.pos,
+            self.source,
+            start.pos,
             f"{first!r} is not a known attribute; prefix it with metrics., params. or tags.",
         )
 
@@ -250,7 +260,9 @@ class _Parser:
             negate = True
         if self.kw("LIKE", "ILIKE"):
             word = self.advance().text.upper()
-            return self.check(Comparison(ident, ("NOT " if negate else "") + word, self.value()), tok)
+            return self.check(
+                Comparison(ident, ("NOT " if negate else "") + word, self.value()), tok
+            )
         if self.kw("IN"):
             self.advance()
             if not (self.tok.kind == "punct" and self.tok.text == "("):
@@ -280,8 +292,11 @@ class _Parser:
         values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
         is_text = any(isinstance(v, str) for v in values)
         if cmp.ident.entity == "metric" and is_text:
-            raise _error(self.source, tok.pos, f"metric {cmp.ident.key!r} is numeric; "
-                         "compare it with a number, not a string")
+            raise _error(
+                self.source,
+                tok.pos,
+                f"metric {cmp.ident.key!r} is numeric; compare it with a number, not a string",
+            )
         if "LIKE" in cmp.op and not all(isinstance(v, str) for v in values):
             raise _error(self.source, tok.pos, "LIKE and ILIKE need a quoted pattern")
         if cmp.ident.entity == "metric" and "LIKE" in cmp.op:
@@ -289,8 +304,11 @@ class _Parser:
         if cmp.ident.entity == "attr" and cmp.ident.key == "status" and "LIKE" not in cmp.op:
             for v in values:
                 if str(v).upper() not in RunStatus.__members__:
-                    raise _error(self.source, tok.pos, f"status {v!r} is not one of "
-                                 f"{', '.join(RunStatus.__members__)}")
+                    raise _error(
+                        self.source,
+                        tok.pos,
+                        f"status {v!r} is not one of {', '.join(RunStatus.__members__)}",
+                    )
         return cmp
 
 
@@ -384,9 +402,11 @@ def compile_filter(node: Any) -> ColumnElement[bool]:
         base = (latest_metrics.c.run_pk == runs.c.pk) & (latest_metrics.c.key == key)
         return exists().where(base & _cmp(latest_metrics.c.value, op, value))
     if entity == "param":
-        numeric = "LIKE" not in op and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
-        ) and op not in ("IS NULL", "IS NOT NULL")
+        numeric = (
+            "LIKE" not in op
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            and op not in ("IS NULL", "IS NOT NULL")
+        )
         return _kv_condition(params, key, op, value, numeric)
     if entity == "tag":
         if op not in ("IS NULL", "IS NOT NULL"):
@@ -399,7 +419,11 @@ def compile_filter(node: Any) -> ColumnElement[bool]:
     if op == "IS NOT NULL":
         return column.is_not(None)
     if key == "status" and "LIKE" not in op:
-        value = tuple(str(v).upper() for v in values) if isinstance(value, tuple) else str(value).upper()
+        value = (
+            tuple(str(v).upper() for v in values)
+            if isinstance(value, tuple)
+            else str(value).upper()
+        )
     elif kind == "num":
         if any(isinstance(v, str) for v in values):
             raise InvalidInputError(f"attribute {key} is numeric; compare it with a number")
@@ -423,16 +447,20 @@ def apply_order(query: Select[Any], order: list[OrderKey]) -> Select[Any]:
             column = alias.c.value
             if entity == "param":
                 query = query.order_by(alias.c.num_value.is_(None))
-                query = query.order_by(alias.c.num_value.desc() if item.descending
-                                       else alias.c.num_value.asc())
+                query = query.order_by(
+                    alias.c.num_value.desc() if item.descending else alias.c.num_value.asc()
+                )
         query = query.order_by(column.is_(None))
         query = query.order_by(column.desc() if item.descending else column.asc())
     return query.order_by(runs.c.start_time.desc(), runs.c.run_id.asc())
 
 
 def base_query(experiment_ids: list[int], stage: str | None) -> Select[Any]:
-    query = select(runs.c.pk).where(runs.c.experiment_id.in_(experiment_ids)) if experiment_ids \
+    query = (
+        select(runs.c.pk).where(runs.c.experiment_id.in_(experiment_ids))
+        if experiment_ids
         else select(runs.c.pk).where(false())
+    )
     if stage is not None:
         query = query.where(runs.c.lifecycle_stage == stage)
     return query
@@ -467,9 +495,13 @@ def decode_page_token(token: str | None, fp: str) -> int:
         offset = int(data["o"])
         token_fp = str(data["f"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInputError(f"page token {token!r} is malformed; pass the next_page_token "
-                                "returned by the previous search") from exc
+        raise InvalidInputError(
+            f"page token {token!r} is malformed; pass the next_page_token "
+            "returned by the previous search"
+        ) from exc
     if token_fp != fp:
-        raise InvalidInputError("page token belongs to a different search (filter, order or "
-                                "experiments changed); start again without a page token")
+        raise InvalidInputError(
+            "page token belongs to a different search (filter, order or "
+            "experiments changed); start again without a page token"
+        )
     return offset

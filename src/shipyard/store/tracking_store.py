@@ -64,9 +64,12 @@ def _num(value: str) -> float | None:
 
 def _experiment(row: Any) -> Experiment:
     return Experiment(
-        experiment_id=str(row.experiment_id), name=row.name,
-        lifecycle_stage=LifecycleStage(row.lifecycle_stage), created_at=row.created_at,
-        updated_at=row.updated_at, description=row.description or "",
+        experiment_id=str(row.experiment_id),
+        name=row.name,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        description=row.description or "",
     )
 
 
@@ -103,17 +106,27 @@ class SqlTrackingStore:
 
         def tx(conn: Connection) -> int:
             existing = conn.execute(
-                select(experiments.c.experiment_id, experiments.c.lifecycle_stage)
-                .where(experiments.c.name == name)
+                select(experiments.c.experiment_id, experiments.c.lifecycle_stage).where(
+                    experiments.c.name == name
+                )
             ).first()
             if existing is not None:
-                hint = (" (it is deleted: restore it with `shipyard experiments restore`)"
-                        if existing.lifecycle_stage == "deleted" else "")
+                hint = (
+                    " (it is deleted: restore it with `shipyard experiments restore`)"
+                    if existing.lifecycle_stage == "deleted"
+                    else ""
+                )
                 raise AlreadyExistsError(f"experiment {name!r} exists already{hint}")
             ts = now_ms()
-            result = conn.execute(insert(experiments).values(
-                name=name, lifecycle_stage="active", description=description,
-                created_at=ts, updated_at=ts))
+            result = conn.execute(
+                insert(experiments).values(
+                    name=name,
+                    lifecycle_stage="active",
+                    description=description,
+                    created_at=ts,
+                    updated_at=ts,
+                )
+            )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
         try:
@@ -175,9 +188,13 @@ class SqlTrackingStore:
         check_name(new_name, what="experiment name")
         exp = self.get_experiment(id_or_name)
         try:
-            self.db.write(lambda conn: conn.execute(
-                update(experiments).where(experiments.c.experiment_id == int(exp.experiment_id))
-                .values(name=new_name, updated_at=now_ms())))
+            self.db.write(
+                lambda conn: conn.execute(
+                    update(experiments)
+                    .where(experiments.c.experiment_id == int(exp.experiment_id))
+                    .values(name=new_name, updated_at=now_ms())
+                )
+            )
         except IntegrityError:
             raise AlreadyExistsError(
                 f"cannot rename {exp.name!r}: an experiment named {new_name!r} exists already"
@@ -186,9 +203,13 @@ class SqlTrackingStore:
 
     def _set_experiment_stage(self, id_or_name: str, stage: LifecycleStage) -> Experiment:
         exp = self.get_experiment(id_or_name)
-        self.db.write(lambda conn: conn.execute(
-            update(experiments).where(experiments.c.experiment_id == int(exp.experiment_id))
-            .values(lifecycle_stage=stage.value, updated_at=now_ms())))
+        self.db.write(
+            lambda conn: conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == int(exp.experiment_id))
+                .values(lifecycle_stage=stage.value, updated_at=now_ms())
+            )
+        )
         return self.get_experiment(exp.experiment_id)
 
     def delete_experiment(self, id_or_name: str) -> Experiment:
@@ -226,16 +247,29 @@ class SqlTrackingStore:
         ts = start_time if start_time is not None else now_ms()
 
         def tx(conn: Connection) -> int:
-            result = conn.execute(insert(runs).values(
-                run_id=run_id, experiment_id=int(exp.experiment_id), name=run_name,
-                status=RunStatus.RUNNING.value, start_time=ts, lifecycle_stage="active",
-                parent_run_id=parent_run_id, description=description, user=user,
-                entry_point=entry_point, python_version=python_version, pid=pid, host=host,
-                heartbeat=ts))
+            result = conn.execute(
+                insert(runs).values(
+                    run_id=run_id,
+                    experiment_id=int(exp.experiment_id),
+                    name=run_name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=ts,
+                    lifecycle_stage="active",
+                    parent_run_id=parent_run_id,
+                    description=description,
+                    user=user,
+                    entry_point=entry_point,
+                    python_version=python_version,
+                    pid=pid,
+                    host=host,
+                    heartbeat=ts,
+                )
+            )
             pk = int(result.inserted_primary_key[0])  # type: ignore[index]
             if tags_:
-                conn.execute(insert(tags), [
-                    {"run_pk": pk, "key": k, "value": v} for k, v in tags_.items()])
+                conn.execute(
+                    insert(tags), [{"run_pk": pk, "key": k, "value": v} for k, v in tags_.items()]
+                )
             return pk
 
         pk = self.db.write(tx)
@@ -244,8 +278,10 @@ class SqlTrackingStore:
     def get_run_ref(self, run_id: str) -> RunRef:
         with self.db.read() as conn:
             row = conn.execute(
-                select(runs.c.pk, runs.c.status, runs.c.lifecycle_stage)
-                .where(runs.c.run_id == run_id)).first()
+                select(runs.c.pk, runs.c.status, runs.c.lifecycle_stage).where(
+                    runs.c.run_id == run_id
+                )
+            ).first()
         if row is None:
             raise NotFoundError(
                 f"run {run_id!r} does not exist; `shipyard runs list` shows the runs there are"
@@ -253,28 +289,58 @@ class SqlTrackingStore:
         return RunRef(run_id, row.pk, RunStatus(row.status), LifecycleStage(row.lifecycle_stage))
 
     def set_run_environment(
-        self, run_pk: int, *, git_commit: str | None, git_dirty: bool | None,
-        git_diff_hash: str | None, environment_digest: str | None,
+        self,
+        run_pk: int,
+        *,
+        git_commit: str | None,
+        git_dirty: bool | None,
+        git_diff_hash: str | None,
+        environment_digest: str | None,
     ) -> None:
-        self.db.write(lambda conn: conn.execute(update(runs).where(runs.c.pk == run_pk).values(
-            git_commit=git_commit, git_dirty=git_dirty, git_diff_hash=git_diff_hash,
-            environment_digest=environment_digest)))
+        self.db.write(
+            lambda conn: conn.execute(
+                update(runs)
+                .where(runs.c.pk == run_pk)
+                .values(
+                    git_commit=git_commit,
+                    git_dirty=git_dirty,
+                    git_diff_hash=git_diff_hash,
+                    environment_digest=environment_digest,
+                )
+            )
+        )
 
     def end_run(self, run_pk: int, status: RunStatus, *, end_time: int | None = None) -> None:
         if not status.is_terminal:
-            raise InvalidInputError(
-                f"a run ends as FINISHED, FAILED or KILLED, not {status.value}"
+            raise InvalidInputError(f"a run ends as FINISHED, FAILED or KILLED, not {status.value}")
+        self.db.write(
+            lambda conn: conn.execute(
+                update(runs)
+                .where(runs.c.pk == run_pk)
+                .values(
+                    status=status.value, end_time=end_time if end_time is not None else now_ms()
+                )
             )
-        self.db.write(lambda conn: conn.execute(update(runs).where(runs.c.pk == run_pk).values(
-            status=status.value, end_time=end_time if end_time is not None else now_ms())))
+        )
 
     def reopen_run(self, run_pk: int) -> None:
         """Mark an ended run RUNNING again (resuming it)."""
-        self.db.write(lambda conn: conn.execute(update(runs).where(runs.c.pk == run_pk).values(
-            status=RunStatus.RUNNING.value, end_time=None, pid=os.getpid(), heartbeat=now_ms())))
+        self.db.write(
+            lambda conn: conn.execute(
+                update(runs)
+                .where(runs.c.pk == run_pk)
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    end_time=None,
+                    pid=os.getpid(),
+                    heartbeat=now_ms(),
+                )
+            )
+        )
 
-    def update_run(self, run_id: str, *, name: str | None = None,
-                   description: str | None = None) -> None:
+    def update_run(
+        self, run_id: str, *, name: str | None = None, description: str | None = None
+    ) -> None:
         ref = self.get_run_ref(run_id)
         values: dict[str, Any] = {}
         if name is not None:
@@ -282,14 +348,22 @@ class SqlTrackingStore:
         if description is not None:
             values["description"] = description
         if values:
-            self.db.write(lambda conn: conn.execute(
-                update(runs).where(runs.c.pk == ref.pk).values(**values)))
+            self.db.write(
+                lambda conn: conn.execute(update(runs).where(runs.c.pk == ref.pk).values(**values))
+            )
 
     def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
         ref = self.get_run_ref(run_id)
-        self.db.write(lambda conn: conn.execute(update(runs).where(runs.c.pk == ref.pk).values(
-            lifecycle_stage=stage.value,
-            deleted_time=now_ms() if stage is LifecycleStage.DELETED else None)))
+        self.db.write(
+            lambda conn: conn.execute(
+                update(runs)
+                .where(runs.c.pk == ref.pk)
+                .values(
+                    lifecycle_stage=stage.value,
+                    deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
+                )
+            )
+        )
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run: hidden from searches until restored; ``gc`` purges it."""
@@ -307,19 +381,30 @@ class SqlTrackingStore:
 
         def tx(conn: Connection) -> None:
             keys = list(values)
-            existing = dict(conn.execute(
-                select(params.c.key, params.c.value)
-                .where((params.c.run_pk == run_pk) & params.c.key.in_(keys))).all())
-            clashes = {k: (existing[k], v) for k, v in values.items()
-                       if k in existing and existing[k] != v}
+            existing = dict(
+                conn.execute(
+                    select(params.c.key, params.c.value).where(
+                        (params.c.run_pk == run_pk) & params.c.key.in_(keys)
+                    )
+                ).all()
+            )
+            clashes = {
+                k: (existing[k], v) for k, v in values.items() if k in existing and existing[k] != v
+            }
             if clashes:
-                desc = "; ".join(f"{k!r}: logged {old!r}, now {new!r}"
-                                 for k, (old, new) in clashes.items())
+                desc = "; ".join(
+                    f"{k!r}: logged {old!r}, now {new!r}" for k, (old, new) in clashes.items()
+                )
                 raise InvalidInputError(
                     f"params cannot change once logged ({desc}). Use a new key, a tag for "
-                    "values that change, or a new run.", details={"keys": sorted(clashes)})
-            new_rows = [{"run_pk": run_pk, "key": k, "value": v, "num_value": _num(v)}
-                        for k, v in values.items() if k not in existing]
+                    "values that change, or a new run.",
+                    details={"keys": sorted(clashes)},
+                )
+            new_rows = [
+                {"run_pk": run_pk, "key": k, "value": v, "num_value": _num(v)}
+                for k, v in values.items()
+                if k not in existing
+            ]
             if new_rows:
                 conn.execute(insert(params), new_rows)
 
@@ -330,17 +415,20 @@ class SqlTrackingStore:
             return
 
         def tx(conn: Connection) -> None:
-            conn.execute(delete(tags).where((tags.c.run_pk == run_pk)
-                                            & tags.c.key.in_(list(values))))
-            conn.execute(insert(tags), [{"run_pk": run_pk, "key": k, "value": v}
-                                        for k, v in values.items()])
+            conn.execute(
+                delete(tags).where((tags.c.run_pk == run_pk) & tags.c.key.in_(list(values)))
+            )
+            conn.execute(
+                insert(tags), [{"run_pk": run_pk, "key": k, "value": v} for k, v in values.items()]
+            )
 
         self.db.write(tx)
 
     def delete_tag(self, run_pk: int, key: str) -> None:
         def tx(conn: Connection) -> int:
-            return conn.execute(delete(tags).where(
-                (tags.c.run_pk == run_pk) & (tags.c.key == key))).rowcount
+            return conn.execute(
+                delete(tags).where((tags.c.run_pk == run_pk) & (tags.c.key == key))
+            ).rowcount
 
         if not self.db.write(tx):
             raise NotFoundError(f"tag {key!r} is not set on this run")
@@ -357,22 +445,26 @@ class SqlTrackingStore:
             history = read_history(conn, ref.pk, key)
             if not history and key not in metric_keys(conn, ref.pk):
                 known = ", ".join(metric_keys(conn, ref.pk)) or "none"
-                raise NotFoundError(
-                    f"run {run_id} has no metric {key!r} (its metrics: {known})")
+                raise NotFoundError(f"run {run_id} has no metric {key!r} (its metrics: {known})")
         return history
 
     # -- artifacts ---------------------------------------------------------------
 
     def add_artifacts(self, run_pk: int, items: Iterable[tuple[str, str, int]]) -> None:
         """Record ``(path, digest, size)`` for a run; logging a path again replaces it."""
-        rows = [{"run_pk": run_pk, "path": p, "digest": d, "size": s, "created_at": now_ms()}
-                for p, d, s in items]
+        rows = [
+            {"run_pk": run_pk, "path": p, "digest": d, "size": s, "created_at": now_ms()}
+            for p, d, s in items
+        ]
         if not rows:
             return
 
         def tx(conn: Connection) -> None:
-            conn.execute(delete(artifacts).where(
-                (artifacts.c.run_pk == run_pk) & artifacts.c.path.in_([r["path"] for r in rows])))
+            conn.execute(
+                delete(artifacts).where(
+                    (artifacts.c.run_pk == run_pk) & artifacts.c.path.in_([r["path"] for r in rows])
+                )
+            )
             conn.execute(insert(artifacts), rows)
 
         self.db.write(tx)
@@ -390,8 +482,11 @@ class SqlTrackingStore:
         """digest -> [(run_id, path), ...] over every run (deleted ones too)."""
         out: dict[str, list[tuple[str, str]]] = {}
         with self.db.read() as conn:
-            rows = conn.execute(select(artifacts.c.digest, runs.c.run_id, artifacts.c.path)
-                                .join(runs, runs.c.pk == artifacts.c.run_pk))
+            rows = conn.execute(
+                select(artifacts.c.digest, runs.c.run_id, artifacts.c.path).join(
+                    runs, runs.c.pk == artifacts.c.run_pk
+                )
+            )
             for digest, run_id, path in rows:
                 out.setdefault(digest, []).append((run_id, path))
         return out
@@ -412,34 +507,56 @@ class SqlTrackingStore:
         t_map: dict[int, dict[str, str]] = {}
         with self.db.read() as conn:
             for start in range(0, len(pks), _IN_CHUNK):
-                part = list(pks[start:start + _IN_CHUNK])
+                part = list(pks[start : start + _IN_CHUNK])
                 for r in conn.execute(select(runs).where(runs.c.pk.in_(part))):
                     rows[r.pk] = r
-                for pk, k, v in conn.execute(select(params.c.run_pk, params.c.key, params.c.value)
-                                             .where(params.c.run_pk.in_(part))):
+                for pk, k, v in conn.execute(
+                    select(params.c.run_pk, params.c.key, params.c.value).where(
+                        params.c.run_pk.in_(part)
+                    )
+                ):
                     p_map.setdefault(pk, {})[k] = v
                 for pk, k, v, nan in conn.execute(
-                        select(latest_metrics.c.run_pk, latest_metrics.c.key,
-                               latest_metrics.c.value, latest_metrics.c.is_nan)
-                        .where(latest_metrics.c.run_pk.in_(part))):
+                    select(
+                        latest_metrics.c.run_pk,
+                        latest_metrics.c.key,
+                        latest_metrics.c.value,
+                        latest_metrics.c.is_nan,
+                    ).where(latest_metrics.c.run_pk.in_(part))
+                ):
                     m_map.setdefault(pk, {})[k] = math.nan if nan else v
-                for pk, k, v in conn.execute(select(tags.c.run_pk, tags.c.key, tags.c.value)
-                                             .where(tags.c.run_pk.in_(part))):
+                for pk, k, v in conn.execute(
+                    select(tags.c.run_pk, tags.c.key, tags.c.value).where(tags.c.run_pk.in_(part))
+                ):
                     t_map.setdefault(pk, {})[k] = v
         out = []
         for pk in pks:
             r = rows[pk]
-            out.append(Run(
-                run_id=r.run_id, experiment_id=str(r.experiment_id), name=r.name,
-                status=RunStatus(r.status), start_time=r.start_time, end_time=r.end_time,
-                lifecycle_stage=LifecycleStage(r.lifecycle_stage), parent_run_id=r.parent_run_id,
-                description=r.description or "", user=r.user or "", entry_point=r.entry_point or "",
-                git_commit=r.git_commit, git_dirty=r.git_dirty, git_diff_hash=r.git_diff_hash,
-                python_version=r.python_version or "", environment_digest=r.environment_digest,
-                pid=r.pid, host=r.host or "", params=dict(sorted(p_map.get(pk, {}).items())),
-                metrics=dict(sorted(m_map.get(pk, {}).items())),
-                tags=dict(sorted(t_map.get(pk, {}).items())),
-            ))
+            out.append(
+                Run(
+                    run_id=r.run_id,
+                    experiment_id=str(r.experiment_id),
+                    name=r.name,
+                    status=RunStatus(r.status),
+                    start_time=r.start_time,
+                    end_time=r.end_time,
+                    lifecycle_stage=LifecycleStage(r.lifecycle_stage),
+                    parent_run_id=r.parent_run_id,
+                    description=r.description or "",
+                    user=r.user or "",
+                    entry_point=r.entry_point or "",
+                    git_commit=r.git_commit,
+                    git_dirty=r.git_dirty,
+                    git_diff_hash=r.git_diff_hash,
+                    python_version=r.python_version or "",
+                    environment_digest=r.environment_digest,
+                    pid=r.pid,
+                    host=r.host or "",
+                    params=dict(sorted(p_map.get(pk, {}).items())),
+                    metrics=dict(sorted(m_map.get(pk, {}).items())),
+                    tags=dict(sorted(t_map.get(pk, {}).items())),
+                )
+            )
         return out
 
     def search_runs(
@@ -454,8 +571,9 @@ class SqlTrackingStore:
     ) -> SearchPage:
         """Runs matching ``filter_string``, ordered, one page at a time (all SQL)."""
         if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
-            raise InvalidInputError(f"max_results must be a positive integer or None, "
-                                    f"got {max_results!r}")
+            raise InvalidInputError(
+                f"max_results must be a positive integer or None, got {max_results!r}"
+            )
         where = q.compile_filter(q.parse_filter(filter_string))
         order = q.parse_order_by(list(order_by or []))
         ids = [int(e) for e in experiment_ids]
@@ -485,35 +603,46 @@ class SqlTrackingStore:
     def running_runs(self) -> list[tuple[str, int | None, str, int | None]]:
         """``(run_id, pid, host, heartbeat)`` for runs still marked RUNNING."""
         with self.db.read() as conn:
-            rows = conn.execute(select(runs.c.run_id, runs.c.pid, runs.c.host, runs.c.heartbeat)
-                                .where(runs.c.status == RunStatus.RUNNING.value)).all()
+            rows = conn.execute(
+                select(runs.c.run_id, runs.c.pid, runs.c.host, runs.c.heartbeat).where(
+                    runs.c.status == RunStatus.RUNNING.value
+                )
+            ).all()
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def count_metric_points(self, run_id: str) -> int:
         ref = self.get_run_ref(run_id)
         with self.db.read() as conn:
-            total = conn.execute(select(func.coalesce(func.sum(metric_chunks.c.count), 0))
-                                 .where(metric_chunks.c.run_pk == ref.pk)).scalar_one()
+            total = conn.execute(
+                select(func.coalesce(func.sum(metric_chunks.c.count), 0)).where(
+                    metric_chunks.c.run_pk == ref.pk
+                )
+            ).scalar_one()
         return int(total)
 
     def purge_deleted(self) -> tuple[int, int]:
         """Permanently remove soft-deleted runs and experiments. Returns (runs, experiments)."""
 
         def tx(conn: Connection) -> tuple[int, int]:
-            dead_exps = [r[0] for r in conn.execute(select(experiments.c.experiment_id).where(
-                experiments.c.lifecycle_stage == "deleted"))]
+            dead_exps = [
+                r[0]
+                for r in conn.execute(
+                    select(experiments.c.experiment_id).where(
+                        experiments.c.lifecycle_stage == "deleted"
+                    )
+                )
+            ]
             run_where = runs.c.lifecycle_stage == "deleted"
             if dead_exps:
                 run_where = run_where | runs.c.experiment_id.in_(dead_exps)
             dead_runs = [r[0] for r in conn.execute(select(runs.c.pk).where(run_where))]
             for start in range(0, len(dead_runs), _IN_CHUNK):
-                part = dead_runs[start:start + _IN_CHUNK]
+                part = dead_runs[start : start + _IN_CHUNK]
                 for table in (params, tags, latest_metrics, metric_chunks, artifacts):
                     conn.execute(delete(table).where(table.c.run_pk.in_(part)))
                 conn.execute(delete(runs).where(runs.c.pk.in_(part)))
             if dead_exps:
-                conn.execute(delete(experiments).where(
-                    experiments.c.experiment_id.in_(dead_exps)))
+                conn.execute(delete(experiments).where(experiments.c.experiment_id.in_(dead_exps)))
             return len(dead_runs), len(dead_exps)
 
         return self.db.write(tx)

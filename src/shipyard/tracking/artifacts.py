@@ -60,7 +60,7 @@ def figure_bytes(figure: Any, artifact_file: str) -> bytes:
 
 
 def table_bytes(table: Any, artifact_file: str) -> bytes:
-    """A pandas DataFrame (or anything ``pandas.DataFrame(...)`` accepts) as parquet, csv or json."""
+    """A DataFrame (or anything ``pandas.DataFrame`` accepts) as parquet, csv or json."""
     import pandas as pd
 
     df = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)

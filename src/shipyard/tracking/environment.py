@@ -30,8 +30,7 @@ class GitState:
 
 def _git(args: list[str], cwd: str) -> subprocess.CompletedProcess[bytes] | None:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=10,
-                              check=False)
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -43,7 +42,7 @@ def git_state(cwd: str | os.PathLike[str]) -> GitState:
     if head is None or head.returncode != 0:
         return GitState(None, None, None, None)
     lines = head.stdout.decode().split()
-    commit, root = (lines + [None, None])[:2]
+    commit, root = ([*lines, None, None])[:2]
     status = _git(["status", "--porcelain", "--untracked-files=no"], where)
     dirty = bool(status.stdout.strip()) if status is not None and status.returncode == 0 else None
     diff_hash = None

@@ -11,8 +11,17 @@ from shipyard.core.entities import Run
 if TYPE_CHECKING:
     import pandas as pd
 
-BASE_COLUMNS = ("run_id", "experiment_id", "run_name", "status", "start_time", "end_time",
-                "user", "parent_run_id", "git_commit")
+BASE_COLUMNS = (
+    "run_id",
+    "experiment_id",
+    "run_name",
+    "status",
+    "start_time",
+    "end_time",
+    "user",
+    "parent_run_id",
+    "git_commit",
+)
 
 
 def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
@@ -32,8 +41,11 @@ def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
         "git_commit": [r.git_commit for r in runs],
     }
     extra: dict[str, list[Any]] = {}
-    for prefix, attr, missing in (("metrics", "metrics", math.nan), ("params", "params", None),
-                                  ("tags", "tags", None)):
+    for prefix, attr, missing in (
+        ("metrics", "metrics", math.nan),
+        ("params", "params", None),
+        ("tags", "tags", None),
+    ):
         keys: dict[str, None] = {}
         for r in runs:
             for k in getattr(r, attr):
@@ -54,6 +66,7 @@ def compare_rows(runs: Sequence[Run]) -> list[tuple[str, list[Any], bool]]:
     def add(name: str, values: list[Any]) -> None:
         def norm(v: Any) -> Any:
             return "nan" if isinstance(v, float) and math.isnan(v) else v
+
         differs = len({repr(norm(v)) for v in values}) > 1
         rows.append((name, values, differs))
 
@@ -76,7 +89,10 @@ def compare_frame(runs: Sequence[Run], *, only_differences: bool = False) -> pd.
     if only_differences:
         rows = [r for r in rows if r[2]]
     columns = [f"{r.name} ({r.run_id[:8]})" for r in runs]
-    frame = pd.DataFrame([values for _, values, _ in rows], columns=columns,
-                         index=pd.Index([name for name, _, _ in rows], name="field"))
+    frame = pd.DataFrame(
+        [values for _, values, _ in rows],
+        columns=columns,
+        index=pd.Index([name for name, _, _ in rows], name="field"),
+    )
     frame["differs"] = [d for _, _, d in rows]
     return frame

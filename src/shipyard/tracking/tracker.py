@@ -101,7 +101,9 @@ class ActiveRun:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
@@ -117,8 +119,9 @@ class ActiveRun:
         self._tracker.flush()
         return self._tracker.get_run(self.run_id)
 
-    def log_metric(self, key: str, value: float, step: int | None = None, *,
-                   timestamp: int | None = None) -> None:
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, *, timestamp: int | None = None
+    ) -> None:
         self._tracker.log_metric(key, value, step, timestamp=timestamp, run_id=self.run_id)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -133,8 +136,9 @@ class ActiveRun:
     def set_tag(self, key: str, value: Any) -> None:
         self._tracker.set_tags({key: value}, run_id=self.run_id)
 
-    def log_artifact(self, local_path: str | os.PathLike[str],
-                     artifact_path: str | None = None) -> None:
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         self._tracker.log_artifact(local_path, artifact_path, run_id=self.run_id)
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
@@ -156,8 +160,11 @@ class Tracker:
         self.db = Database(settings.db_url, busy_timeout=settings.busy_timeout)
         self.store = SqlTrackingStore(self.db)
         self._objects: ObjectStore | None = None
-        self.writer = MetricWriter(self.store.write_points, interval=settings.flush_interval,
-                                   max_points=settings.flush_max_points)
+        self.writer = MetricWriter(
+            self.store.write_points,
+            interval=settings.flush_interval,
+            max_points=settings.flush_max_points,
+        )
         self._lock = threading.RLock()
         self._stack: list[_RunState] = []
         self._states: dict[str, _RunState] = {}
@@ -169,8 +176,9 @@ class Tracker:
     @property
     def objects(self) -> ObjectStore:
         if self._objects is None:
-            self._objects = open_object_store(self.settings.artifact_uri,
-                                              s3_endpoint_url=self.settings.s3_endpoint_url)
+            self._objects = open_object_store(
+                self.settings.artifact_uri, s3_endpoint_url=self.settings.s3_endpoint_url
+            )
         return self._objects
 
     # -- experiments --------------------------------------------------------------
@@ -186,7 +194,8 @@ class Tracker:
     def _current_experiment_id(self) -> str:
         if self._experiment_id is None:
             self._experiment_id = self.store.get_or_create_experiment(
-                self._experiment_name).experiment_id
+                self._experiment_name
+            ).experiment_id
         return self._experiment_id
 
     # -- runs ---------------------------------------------------------------------
@@ -216,25 +225,39 @@ class Tracker:
                 )
             if run_id is not None:
                 return self._resume(run_id)
-            exp_id = (self.store.get_or_create_experiment(experiment).experiment_id
-                      if experiment else self._current_experiment_id())
+            exp_id = (
+                self.store.get_or_create_experiment(experiment).experiment_id
+                if experiment
+                else self._current_experiment_id()
+            )
             parent = parent_run_id or (self._stack[-1].ref.run_id if self._stack else None)
-            tag_values = {check_key(k, what="tag key"): check_tag_value(k, v)
-                          for k, v in (tags or {}).items()}
+            tag_values = {
+                check_key(k, what="tag key"): check_tag_value(k, v) for k, v in (tags or {}).items()
+            }
             try:
                 user = getpass.getuser()
             except (KeyError, OSError):
                 user = ""
             ref = self.store.create_run(
-                experiment_id=exp_id, name=name, parent_run_id=parent, description=description,
-                user=user, entry_point=env.entry_point(), python_version=env.python_version(),
-                pid=os.getpid(), host=socket.gethostname(), tags_=tag_values,
+                experiment_id=exp_id,
+                name=name,
+                parent_run_id=parent,
+                description=description,
+                user=user,
+                entry_point=env.entry_point(),
+                python_version=env.python_version(),
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                tags_=tag_values,
             )
             state = _RunState(ref, exp_id, name or f"run-{ref.run_id[:8]}", os.getpid())
             if self.settings.capture_environment:
                 state.env_thread = threading.Thread(
-                    target=self._capture_environment, args=(ref.pk,), daemon=True,
-                    name="shipyard-environment")
+                    target=self._capture_environment,
+                    args=(ref.pk,),
+                    daemon=True,
+                    name="shipyard-environment",
+                )
                 state.env_thread.start()
             self._stack.append(state)
             self._states[ref.run_id] = state
@@ -244,8 +267,12 @@ class Tracker:
         ref = self.store.get_run_ref(run_id)
         run = self.store.get_run(run_id)
         self.store.reopen_run(ref.pk)
-        state = _RunState(RunRef(run_id, ref.pk, RunStatus.RUNNING, ref.lifecycle_stage),
-                          run.experiment_id, run.name, os.getpid())
+        state = _RunState(
+            RunRef(run_id, ref.pk, RunStatus.RUNNING, ref.lifecycle_stage),
+            run.experiment_id,
+            run.name,
+            os.getpid(),
+        )
         self._stack.append(state)
         self._states[run_id] = state
         return ActiveRun(self, state)
@@ -255,8 +282,13 @@ class Tracker:
             git = env.git_state(Path.cwd())
             packages = env.installed_packages(Path(self.settings.home) / "cache")
             digest = self.objects.put_bytes(env.environment_document(packages)).digest
-            self.store.set_run_environment(run_pk, git_commit=git.commit, git_dirty=git.dirty,
-                                           git_diff_hash=git.diff_hash, environment_digest=digest)
+            self.store.set_run_environment(
+                run_pk,
+                git_commit=git.commit,
+                git_dirty=git.dirty,
+                git_diff_hash=git.diff_hash,
+                environment_digest=digest,
+            )
         except (ShipyardError, OSError) as exc:
             logger.warning("could not record the run environment: %s", exc)
 
@@ -264,14 +296,16 @@ class Tracker:
         with self._lock:
             return ActiveRun(self, self._stack[-1]) if self._stack else None
 
-    def end_run(self, status: RunStatus | str = RunStatus.FINISHED, *,
-                run_id: str | None = None) -> None:
+    def end_run(
+        self, status: RunStatus | str = RunStatus.FINISHED, *, run_id: str | None = None
+    ) -> None:
         """End ``run_id`` (default: the active run) with ``status`` after flushing its points."""
         try:
             final = RunStatus(status)
         except ValueError:
             raise InvalidInputError(
-                f"status must be FINISHED, FAILED or KILLED, got {status!r}") from None
+                f"status must be FINISHED, FAILED or KILLED, got {status!r}"
+            ) from None
         with self._lock:
             if run_id is None:
                 if not self._stack:
@@ -304,8 +338,9 @@ class Tracker:
             self.writer.flush()
             for state in reversed(list(self._stack)):
                 if state.owner_pid == os.getpid():
-                    self.end_run(RunStatus.FAILED if failed else RunStatus.FINISHED,
-                                 run_id=state.ref.run_id)
+                    self.end_run(
+                        RunStatus.FAILED if failed else RunStatus.FINISHED, run_id=state.ref.run_id
+                    )
         except ShipyardError as exc:
             logger.error("shipyard could not finish writing at exit: %s", exc)
 
@@ -320,8 +355,9 @@ class Tracker:
         if state is None:
             ref = self.store.get_run_ref(run_id)
             run = self.store.get_run(run_id)
-            state = _RunState(ref, run.experiment_id, run.name, os.getpid(),
-                              ended=ref.status.is_terminal)
+            state = _RunState(
+                ref, run.experiment_id, run.name, os.getpid(), ended=ref.status.is_terminal
+            )
             self._states[run_id] = state
         if state.ended:
             raise InvalidStateError(
@@ -332,8 +368,15 @@ class Tracker:
 
     # -- logging -------------------------------------------------------------------
 
-    def log_metric(self, key: str, value: float, step: int | None = None, *,
-                   timestamp: int | None = None, run_id: str | None = None) -> None:
+    def log_metric(
+        self,
+        key: str,
+        value: float,
+        step: int | None = None,
+        *,
+        timestamp: int | None = None,
+        run_id: str | None = None,
+    ) -> None:
         """Queue one metric point; returns at once (see :meth:`flush`)."""
         state = self._state_for(run_id)
         if key not in state.keys:
@@ -352,8 +395,14 @@ class Tracker:
         state.next_step[key] = step + 1
         self.writer.put((state.ref.pk, key, value, step, timestamp))
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *,
-                    timestamp: int | None = None, run_id: str | None = None) -> None:
+    def log_metrics(
+        self,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        *,
+        timestamp: int | None = None,
+        run_id: str | None = None,
+    ) -> None:
         for key, value in metrics.items():
             self.log_metric(key, value, step, timestamp=timestamp, run_id=run_id)
 
@@ -386,12 +435,14 @@ class Tracker:
                 else:
                     raise InvalidInputError(
                         f"metric tuples are (key, value, step) or (key, value, step, "
-                        f"timestamp); got {item!r}")
+                        f"timestamp); got {item!r}"
+                    )
             elif isinstance(item, Metric):
                 key, value, step, ts = item.key, item.value, item.step, item.timestamp
             else:
                 raise InvalidInputError(
-                    f"log_batch takes Metric objects or tuples, got {type(item).__name__}")
+                    f"log_batch takes Metric objects or tuples, got {type(item).__name__}"
+                )
             if key not in keys:
                 check_key(key, what="metric key")
                 keys.add(key)
@@ -413,8 +464,9 @@ class Tracker:
         """Record params now. Raises InvalidInputError if a key was logged with another value."""
         if not isinstance(params, Mapping):
             raise InvalidInputError(f"log_params takes a dict, got {type(params).__name__}")
-        values = {check_key(k, what="param key"): check_param_value(k, v)
-                  for k, v in params.items()}
+        values = {
+            check_key(k, what="param key"): check_param_value(k, v) for k, v in params.items()
+        }
         state = self._state_for(run_id)
         self.store.log_params(state.ref.pk, values)
 
@@ -434,11 +486,15 @@ class Tracker:
     # -- artifacts -----------------------------------------------------------------
 
     def _artifact_target(self, artifact_path: str | None, name: str) -> str:
-        return check_artifact_path(f"{artifact_path.rstrip('/')}/{name}" if artifact_path
-                                   else name)
+        return check_artifact_path(f"{artifact_path.rstrip('/')}/{name}" if artifact_path else name)
 
-    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None,
-                     *, run_id: str | None = None) -> None:
+    def log_artifact(
+        self,
+        local_path: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> None:
         """Store a file (or a whole folder) with the run, under ``artifact_path``."""
         path = Path(local_path)
         if path.is_dir():
@@ -451,8 +507,13 @@ class Tracker:
         info = self.objects.put_file(path)
         self.store.add_artifacts(state.ref.pk, [(target, info.digest, info.size)])
 
-    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None,
-                      *, run_id: str | None = None) -> None:
+    def log_artifacts(
+        self,
+        local_dir: str | os.PathLike[str],
+        artifact_path: str | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> None:
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidInputError(f"cannot log artifacts from {str(root)!r}: not a folder")
@@ -496,8 +557,9 @@ class Tracker:
             raise _no_artifact(run_id, norm)
         return self.objects.get_bytes(found[0].digest)
 
-    def download_artifacts(self, run_id: str, path: str = "",
-                           dst: str | os.PathLike[str] | None = None) -> Path:
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst: str | os.PathLike[str] | None = None
+    ) -> Path:
         """Copy artifacts (all, one file, or a folder) to ``dst``; every file is hash-checked."""
         items = self.list_artifacts(run_id, path)
         if not items:
@@ -538,12 +600,17 @@ class Tracker:
 
         if output_format not in ("pandas", "list"):
             raise InvalidInputError(
-                f"output_format must be 'pandas' or 'list', got {output_format!r}")
+                f"output_format must be 'pandas' or 'list', got {output_format!r}"
+            )
         self.writer.flush()
         page = self.store.search_runs(
             experiment_ids=self.store.experiment_ids(experiment_names),
-            filter_string=filter_string, order_by=order_by, max_results=max_results,
-            page_token=page_token, view=view)
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            view=view,
+        )
         self.last_page_token = page.next_page_token
         if output_format == "list":
             return page.runs
@@ -555,4 +622,5 @@ class Tracker:
 def _no_artifact(run_id: str, path: str) -> NotFoundError:
     return NotFoundError(
         f"run {run_id} has no artifact {path!r}; `shipyard artifacts list {run_id}` shows "
-        "what it has")
+        "what it has"
+    )

@@ -89,7 +89,8 @@ class MetricWriter:
         self._queue.append(points)
         if self._thread is None:
             self._start()
-        self._wake.set() if len(points) >= self._max_points else None
+        if len(points) >= self._max_points:
+            self._wake.set()
 
     # background ----------------------------------------------------------------
 
@@ -97,7 +98,8 @@ class MetricWriter:
         with self._io_lock:
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._run, name="shipyard-metric-writer", daemon=True)
+                    target=self._run, name="shipyard-metric-writer", daemon=True
+                )
                 self._thread.start()
 
     def _run(self) -> None:

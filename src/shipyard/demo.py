@@ -1,0 +1,105 @@
+"""The end-to-end demo behind ``make demo``: train, track, search and compare, on bundled data.
+
+Uses scikit-learn's bundled breast-cancer data set (no download) and writes to
+the store in ``./.shipyard`` (or wherever ``SHIPYARD_*`` settings point), so
+``shipyard runs list --experiment shipyard-demo`` shows the runs afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+EXPERIMENT = "shipyard-demo"
+
+
+def _candidates() -> list[tuple[str, Any, dict[str, Any]]]:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return [
+        ("logreg", make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500)),
+         {"model": "logreg", "C": 1.0}),
+        ("rf-shallow", RandomForestClassifier(n_estimators=100, max_depth=4, random_state=0),
+         {"model": "rf", "n_estimators": 100, "max_depth": 4}),
+        ("rf-deep", RandomForestClassifier(n_estimators=200, max_depth=12, random_state=0),
+         {"model": "rf", "n_estimators": 200, "max_depth": 12}),
+        ("hgb", HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1,
+                                               early_stopping=True, validation_fraction=0.15,
+                                               random_state=0),
+         {"model": "hgb", "max_iter": 150, "learning_rate": 0.1}),
+    ]
+
+
+def main() -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    import shipyard as sy
+
+    console = Console()
+    data = load_breast_cancer(as_frame=True)
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.25, stratify=data.target, random_state=42)
+    console.print(f"[bold]shipyard demo[/] - breast-cancer data: {len(x_train)} train rows, "
+                  f"{len(x_test)} test rows; store: {sy.settings().db_url}")
+    sy.set_experiment(EXPERIMENT)
+    started = time.perf_counter()
+    run_ids = []
+    for name, model, params in _candidates():
+        with sy.start_run(name=name, tags={"dataset": "sklearn/breast_cancer"}) as run:
+            sy.log_params({**params, "train_rows": len(x_train)})
+            model.fit(x_train, y_train)
+            # learning curves, one point per boosting iteration where the model exposes them
+            for step, score in enumerate(getattr(model, "validation_score_", [])):
+                sy.log_metric("valid_neg_log_loss", float(score), step=step)
+            proba = model.predict_proba(x_test)[:, 1]
+            pred = (proba >= 0.5).astype(int)
+            sy.log_metrics({
+                "accuracy": accuracy_score(y_test, pred),
+                "f1": f1_score(y_test, pred),
+                "roc_auc": roc_auc_score(y_test, proba),
+            })
+            sy.log_dict({"labels": ["malignant", "benign"],
+                         "matrix": confusion_matrix(y_test, pred).tolist()},
+                        "confusion_matrix.json")
+            run_ids.append(run.run_id)
+
+    # autolog: a plain fit is recorded without any logging code
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    sy.autolog()
+    make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500)).fit(
+        x_train, y_train)
+    sy.autolog(disable=True)
+    elapsed = time.perf_counter() - started
+
+    best = sy.search_runs("metrics.roc_auc > 0.9", experiment_names=[EXPERIMENT],
+                          order_by=["metrics.roc_auc DESC"], output_format="list")
+    table = Table(title=f"runs with roc_auc > 0.9, best first ({elapsed:.1f} s to train and log)")
+    for column in ("run", "model", "accuracy", "f1", "roc_auc", "run id"):
+        table.add_column(column)
+    for r in best:
+        assert not isinstance(r, str)
+        table.add_row(r.name, r.params.get("model", ""), f"{r.metrics['accuracy']:.4f}",
+                      f"{r.metrics['f1']:.4f}", f"{r.metrics['roc_auc']:.4f}", r.run_id)
+    console.print(table)
+    if len(best) >= 2 and not isinstance(best[0], str) and not isinstance(best[1], str):
+        diff = sy.compare_runs(best[0].run_id, best[1].run_id, only_differences=True)
+        console.print("[bold]best two runs, fields that differ:[/]")
+        console.print(diff.to_string())
+    autologged = sy.search_runs("tags.estimator_name = 'Pipeline'",
+                                experiment_names=[EXPERIMENT], output_format="list")
+    console.print(f"autolog recorded {len(autologged)} pipeline fit(s) without logging code")
+    console.print("next: [cyan].venv/bin/shipyard runs list --experiment shipyard-demo[/]")
+
+
+if __name__ == "__main__":
+    main()
