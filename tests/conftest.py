@@ -64,7 +64,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 def sy(db_url: str, make_settings: Callable[..., Settings]) -> Iterator[object]:
     """The public API, configured on a fresh store (SQLite and PostgreSQL)."""
     import shipyard
-    import shipyard.client as client
+    from shipyard import client
 
     client.configure(make_settings(db_url))
     yield shipyard

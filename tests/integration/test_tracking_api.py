@@ -71,7 +71,7 @@ def test_params_are_immutable_but_repeating_the_same_value_is_fine(sy: Any) -> N
     with sy.start_run() as run:
         sy.log_params({"lr": 0.1, "depth": 3})
         sy.log_param("lr", 0.1)
-        with pytest.raises(InvalidInputError, match="'lr': logged '0.1', now '0.2'"):
+        with pytest.raises(InvalidInputError, match=r"'lr': logged '0\.1', now '0\.2'"):
             sy.log_params({"new": 1, "lr": 0.2})
     # the rejected call changed nothing: 'new' was not written either
     assert sy.get_run(run.run_id).params == {"depth": "3", "lr": "0.1"}
@@ -98,8 +98,10 @@ def test_a_bad_point_rejects_the_whole_batch(sy: Any) -> None:
         sy.log_metric("ok", 1.0)
         with pytest.raises(InvalidInputError):
             sy.log_batch(metrics=[("a", 1.0, 0), ("a", "bad", 1)])
-        sy.log_batch(metrics=[("b", float(i), i) for i in range(1000)]
-                     + [Metric("c", 2.0, 5, 1_700_000_000_000)])
+        sy.log_batch(
+            metrics=[("b", float(i), i) for i in range(1000)]
+            + [Metric("c", 2.0, 5, 1_700_000_000_000)]
+        )
     stored = sy.get_run(run.run_id)
     assert "a" not in stored.metrics
     assert len(sy.get_metric_history(run.run_id, "b")) == 1000
@@ -122,7 +124,10 @@ def test_steps_default_to_a_per_key_counter(sy: Any) -> None:
         for v in (0.5, 0.4, 0.3):
             sy.log_metric("loss", v)
     assert [(p.step, p.value) for p in sy.get_metric_history(run.run_id, "loss")] == [
-        (0, 0.5), (1, 0.4), (2, 0.3)]
+        (0, 0.5),
+        (1, 0.4),
+        (2, 0.3),
+    ]
 
 
 def test_unknown_things_raise_not_found(sy: Any) -> None:
@@ -202,18 +207,20 @@ def test_search_filters(sy: Any, filter_string: str, expected: set[str]) -> None
 
 def test_search_order_limit_and_pages(sy: Any) -> None:
     _populate(sy)
-    found = sy.search_runs(experiment_names=["search"], order_by=["metrics.f1 DESC"],
-                           output_format="list")
+    found = sy.search_runs(
+        experiment_names=["search"], order_by=["metrics.f1 DESC"], output_format="list"
+    )
     assert [r.name for r in found] == ["rf-1", "rf-2", "lr-1", "hgb-1"]  # missing value last
-    found = sy.search_runs(experiment_names=["search"], order_by=["params.n_estimators ASC"],
-                           output_format="list")
+    found = sy.search_runs(
+        experiment_names=["search"], order_by=["params.n_estimators ASC"], output_format="list"
+    )
     assert [r.name for r in found][:3] == ["hgb-1", "rf-1", "rf-2"]
-    page1 = sy.search_runs(experiment_names=["search"], order_by=["metrics.f1 ASC"],
-                           max_results=3)
+    page1 = sy.search_runs(experiment_names=["search"], order_by=["metrics.f1 ASC"], max_results=3)
     token = page1.attrs["next_page_token"]
     assert token and len(page1) == 3
-    page2 = sy.search_runs(experiment_names=["search"], order_by=["metrics.f1 ASC"],
-                           max_results=3, page_token=token)
+    page2 = sy.search_runs(
+        experiment_names=["search"], order_by=["metrics.f1 ASC"], max_results=3, page_token=token
+    )
     assert len(page2) == 1 and page2.attrs["next_page_token"] is None
     assert set(page1["run_id"]) | set(page2["run_id"]) == set(_ids(sy))
     with pytest.raises(InvalidInputError, match="different search"):
@@ -275,8 +282,17 @@ def test_artifacts_files_folders_dicts_tables_and_figures(sy: Any, tmp_path: Pat
         with pytest.raises(InvalidInputError, match="no such file"):
             sy.log_artifact(tmp_path / "missing.txt")
     paths = [a.path for a in sy.list_artifacts(run.run_id)]
-    assert paths == sorted(["a.txt", "folder/a.txt", "folder/sub/b.bin", "cfg/params.yaml",
-                            "notes/readme.md", "tables/t.parquet", "plots/line.png"])
+    assert paths == sorted(
+        [
+            "a.txt",
+            "folder/a.txt",
+            "folder/sub/b.bin",
+            "cfg/params.yaml",
+            "notes/readme.md",
+            "tables/t.parquet",
+            "plots/line.png",
+        ]
+    )
     # identical content is stored once
     arts = {a.path: a for a in sy.list_artifacts(run.run_id)}
     assert arts["a.txt"].digest == arts["folder/a.txt"].digest
@@ -300,8 +316,9 @@ def test_run_records_git_state_entry_point_and_packages(
     (repo / "train.py").write_text("print(1)\n")
     subprocess.run([*git, "add", "."], cwd=repo, check=True)
     subprocess.run([*git, "commit", "-qm", "init"], cwd=repo, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
     (repo / "train.py").write_text("print(2)\n")  # uncommitted change
     monkeypatch.chdir(repo)
     with sy.start_run() as run:

@@ -1,6 +1,6 @@
 import pytest
 
-import shipyard.core.errors as errors
+from shipyard.core import errors
 from shipyard.core.errors import (
     FilterSyntaxError,
     InvalidInputError,
@@ -12,8 +12,7 @@ from shipyard.core.errors import (
 
 def test_every_error_has_a_unique_code_and_a_4xx_or_5xx_status() -> None:
     classes = [
-        c for c in vars(errors).values()
-        if isinstance(c, type) and issubclass(c, ShipyardError)
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, ShipyardError)
     ]
     codes = [c.code for c in classes]
     assert len(codes) == len(set(codes))

@@ -49,7 +49,8 @@ def test_param_value_limit_is_named() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "norm"), [("a/b.txt", "a/b.txt"), ("a//b/./c", "a/b/c"), ("plots/roc.png", "plots/roc.png")]
+    ("path", "norm"),
+    [("a/b.txt", "a/b.txt"), ("a//b/./c", "a/b/c"), ("plots/roc.png", "plots/roc.png")],
 )
 def test_artifact_paths_are_normalised(path: str, norm: str) -> None:
     assert check_artifact_path(path) == norm

@@ -12,10 +12,13 @@ from shipyard.store.search import (
 
 def test_simple_and() -> None:
     node = parse_filter("metrics.f1 > 0.8 and params.model = 'rf'")
-    assert node == BoolOp("AND", (
-        Comparison(Ident("metric", "f1"), ">", 0.8),
-        Comparison(Ident("param", "model"), "=", "rf"),
-    ))
+    assert node == BoolOp(
+        "AND",
+        (
+            Comparison(Ident("metric", "f1"), ">", 0.8),
+            Comparison(Ident("param", "model"), "=", "rf"),
+        ),
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +39,9 @@ def test_quoted_and_dotted_names(source: str, ident: Ident) -> None:
 
 
 def test_in_list_or_parentheses_and_not() -> None:
-    node = parse_filter("(params.model IN ('rf', 'hgb') OR tags.x != 'y') AND NOT metrics.a IS NULL")
+    node = parse_filter(
+        "(params.model IN ('rf', 'hgb') OR tags.x != 'y') AND NOT metrics.a IS NULL"
+    )
     assert isinstance(node, BoolOp) and node.op == "AND"
     first, second = node.items
     assert isinstance(first, BoolOp) and first.op == "OR"
@@ -76,7 +81,8 @@ def test_syntax_errors_say_where(source: str, position: int, needle: str) -> Non
 def test_order_by() -> None:
     keys = parse_order_by(["metrics.f1 DESC", "params.model", "start_time asc"])
     assert [(k.ident, k.descending) for k in keys] == [
-        (Ident("metric", "f1"), True), (Ident("param", "model"), False),
+        (Ident("metric", "f1"), True),
+        (Ident("param", "model"), False),
         (Ident("attr", "start_time"), False),
     ]
     with pytest.raises(FilterSyntaxError):
