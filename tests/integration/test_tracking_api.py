@@ -329,4 +329,5 @@ def test_run_records_git_state_entry_point_and_packages(
     assert stored.git_diff_hash and len(stored.git_diff_hash) == 64
     assert stored.python_version.count(".") == 2
     doc = json.loads(sy.tracker().objects.get_bytes(stored.environment_digest))
-    assert "SQLAlchemy" in doc["packages"] or "sqlalchemy" in doc["packages"]
+    assert doc["packages"]["sqlalchemy"].startswith("2.")
+    assert "shipyard" in doc["packages"]

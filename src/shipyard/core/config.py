@@ -95,6 +95,7 @@ OPTIONS: tuple[_Option, ...] = (
         _bool,
         "record git and packages with each run",
     ),
+    _Option("cache_dir", "SHIPYARD_CACHE_DIR", _text, "folder for caches shared by stores"),
     _Option("uri", "SHIPYARD_URI", _text, "tracking server URL (team mode); empty = embedded"),
     _Option(
         "s3_endpoint_url", "SHIPYARD_S3_ENDPOINT_URL", _text, "endpoint of an S3-compatible store"
@@ -114,6 +115,7 @@ class Settings:
     flush_max_points: int = 50_000
     busy_timeout: float = 60.0
     capture_environment: bool = True
+    cache_dir: str = ""
     uri: str = ""
     s3_endpoint_url: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -200,5 +202,8 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path | None = None) -> Set
         parsed["artifact_uri"] = str(home / "objects")
     elif "://" not in parsed["artifact_uri"] and not Path(parsed["artifact_uri"]).is_absolute():
         parsed["artifact_uri"] = str(base / parsed["artifact_uri"])
+    if not parsed.get("cache_dir"):
+        xdg = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        parsed["cache_dir"] = str(Path(xdg) / "shipyard")
     names = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in parsed.items() if k in names}, sources=sources)

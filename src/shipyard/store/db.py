@@ -178,9 +178,6 @@ class Database:
             yield
 
     def _run_migrations(self) -> None:
-        from alembic import command
-        from alembic.config import Config
-
         logger.info("migrating %s to revision %s", self.safe_url, HEAD_REVISION)
         if self.dialect == "sqlite":
             raw = self.engine.raw_connection()
@@ -188,11 +185,37 @@ class Database:
                 raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
             finally:
                 raw.close()
+        if self._is_empty():
+            # Alembic's recipe for a new database: create the current schema, stamp head.
+            # Same result as replaying every migration (a test compares the two), faster.
+            from shipyard.store.schema import metadata
+
+            with self.engine.begin() as conn:
+                metadata.create_all(conn)
+                conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) "
+                                  "NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY "
+                                  "(version_num))"))
+                conn.execute(text("INSERT INTO alembic_version VALUES (:v)"),
+                             {"v": HEAD_REVISION})
+            return
+        self.upgrade_with_alembic()
+
+    def _is_empty(self) -> bool:
+        from sqlalchemy import inspect
+
+        with self.engine.connect() as conn:
+            return not inspect(conn).get_table_names()
+
+    def upgrade_with_alembic(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to ``revision`` (the lock is the caller's)."""
+        from alembic import command
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
             conn.commit()
 
     # -- transactions ------------------------------------------------------------

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shipyard.core.entities import Metric
 from shipyard.store.schema import latest_metrics, metric_chunks, runs
@@ -54,22 +52,33 @@ def group_points(
     return groups
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
 def _upsert(conn: Connection) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE that only moves forward in (step, timestamp)."""
     name = conn.dialect.name
+    if name in _UPSERTS:
+        return _UPSERTS[name]
     stmt: Any
     if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         stmt = sqlite_insert(latest_metrics)
     elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         stmt = pg_insert(latest_metrics)
     else:  # pragma: no cover - other databases use the portable path
         return None
     ex = stmt.excluded
     cur = latest_metrics.c
-    return stmt.on_conflict_do_update(
+    _UPSERTS[name] = stmt.on_conflict_do_update(
         index_elements=[cur.run_pk, cur.key],
         set_={"value": ex.value, "is_nan": ex.is_nan, "step": ex.step, "timestamp": ex.timestamp},
         where=(ex.step > cur.step) | ((ex.step == cur.step) & (ex.timestamp >= cur.timestamp)),
     )
+    return _UPSERTS[name]
 
 
 def write_points(conn: Connection, points: Iterable[Point], *, now_ms: int) -> int:

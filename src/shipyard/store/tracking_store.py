@@ -47,6 +47,30 @@ from shipyard.store.schema import (
 )
 
 DEFAULT_EXPERIMENT = "Default"
+_STATUS = {s.value: s for s in RunStatus}
+_STAGE = {s.value: s for s in LifecycleStage}
+# in the order of Run's fields (after the leading pk)
+_RUN_COLUMNS = (
+    runs.c.pk,
+    runs.c.run_id,
+    runs.c.experiment_id,
+    runs.c.name,
+    runs.c.status,
+    runs.c.start_time,
+    runs.c.end_time,
+    runs.c.lifecycle_stage,
+    runs.c.parent_run_id,
+    runs.c.description,
+    runs.c.user,
+    runs.c.entry_point,
+    runs.c.git_commit,
+    runs.c.git_dirty,
+    runs.c.git_diff_hash,
+    runs.c.python_version,
+    runs.c.environment_digest,
+    runs.c.pid,
+    runs.c.host,
+)
 _IN_CHUNK = 5000
 
 
@@ -60,6 +84,19 @@ def _num(value: str) -> float | None:
     except ValueError:
         return None
     return num if math.isfinite(num) else None
+
+
+def _raw(conn: Connection, stmt: Any) -> list[Any]:
+    """All rows of ``stmt`` as the driver's tuples, skipping SQLAlchemy's Row objects.
+
+    Only for statements whose columns need no result processing (ints, floats, text);
+    booleans come back as the driver gives them (0/1 on SQLite).
+    """
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _experiment(row: Any) -> Experiment:
@@ -497,64 +534,67 @@ class SqlTrackingStore:
         ref = self.get_run_ref(run_id)
         return self._load_runs([ref.pk])[0]
 
-    def _load_runs(self, pks: Sequence[int]) -> list[Run]:
-        """Runs for ``pks`` in that order, with params, latest metrics and tags (4 queries)."""
+    def _load_runs(self, pks: Sequence[int], selector: Any = None) -> list[Run]:
+        """Runs for ``pks`` in that order, with params, latest metrics and tags (4 queries).
+
+        ``selector``, a SELECT of the same pks, replaces a long IN list when given.
+        """
         if not pks:
             return []
         rows: dict[int, Any] = {}
         p_map: dict[int, dict[str, str]] = {}
         m_map: dict[int, dict[str, float]] = {}
         t_map: dict[int, dict[str, str]] = {}
+        parts: list[Any] = (
+            [selector]
+            if selector is not None
+            else [list(pks[i : i + _IN_CHUNK]) for i in range(0, len(pks), _IN_CHUNK)]
+        )
+        pm, lm, tg = params.c, latest_metrics.c, tags.c
         with self.db.read() as conn:
-            for start in range(0, len(pks), _IN_CHUNK):
-                part = list(pks[start : start + _IN_CHUNK])
-                for r in conn.execute(select(runs).where(runs.c.pk.in_(part))):
-                    rows[r.pk] = r
-                for pk, k, v in conn.execute(
-                    select(params.c.run_pk, params.c.key, params.c.value).where(
-                        params.c.run_pk.in_(part)
-                    )
+            for part in parts:
+                for r in _raw(conn, select(*_RUN_COLUMNS).where(runs.c.pk.in_(part))):
+                    rows[r[0]] = r
+                for pk, k, v in _raw(
+                    conn, select(pm.run_pk, pm.key, pm.value).where(pm.run_pk.in_(part))
                 ):
                     p_map.setdefault(pk, {})[k] = v
-                for pk, k, v, nan in conn.execute(
-                    select(
-                        latest_metrics.c.run_pk,
-                        latest_metrics.c.key,
-                        latest_metrics.c.value,
-                        latest_metrics.c.is_nan,
-                    ).where(latest_metrics.c.run_pk.in_(part))
+                for pk, k, v, nan in _raw(
+                    conn,
+                    select(lm.run_pk, lm.key, lm.value, lm.is_nan).where(lm.run_pk.in_(part)),
                 ):
                     m_map.setdefault(pk, {})[k] = math.nan if nan else v
-                for pk, k, v in conn.execute(
-                    select(tags.c.run_pk, tags.c.key, tags.c.value).where(tags.c.run_pk.in_(part))
+                for pk, k, v in _raw(
+                    conn, select(tg.run_pk, tg.key, tg.value).where(tg.run_pk.in_(part))
                 ):
                     t_map.setdefault(pk, {})[k] = v
+        empty: dict[str, Any] = {}
         out = []
         for pk in pks:
             r = rows[pk]
             out.append(
                 Run(
-                    run_id=r.run_id,
-                    experiment_id=str(r.experiment_id),
-                    name=r.name,
-                    status=RunStatus(r.status),
-                    start_time=r.start_time,
-                    end_time=r.end_time,
-                    lifecycle_stage=LifecycleStage(r.lifecycle_stage),
-                    parent_run_id=r.parent_run_id,
-                    description=r.description or "",
-                    user=r.user or "",
-                    entry_point=r.entry_point or "",
-                    git_commit=r.git_commit,
-                    git_dirty=r.git_dirty,
-                    git_diff_hash=r.git_diff_hash,
-                    python_version=r.python_version or "",
-                    environment_digest=r.environment_digest,
-                    pid=r.pid,
-                    host=r.host or "",
-                    params=dict(sorted(p_map.get(pk, {}).items())),
-                    metrics=dict(sorted(m_map.get(pk, {}).items())),
-                    tags=dict(sorted(t_map.get(pk, {}).items())),
+                    r[1],
+                    str(r[2]),
+                    r[3],
+                    _STATUS[r[4]],
+                    r[5],
+                    r[6],
+                    _STAGE[r[7]],
+                    r[8],
+                    r[9] or "",
+                    r[10] or "",
+                    r[11] or "",
+                    r[12],
+                    None if r[13] is None else bool(r[13]),
+                    r[14],
+                    r[15] or "",
+                    r[16],
+                    r[17],
+                    r[18] or "",
+                    dict(sorted(p_map.get(pk, empty).items())),
+                    dict(sorted(m_map.get(pk, empty).items())),
+                    dict(sorted(t_map.get(pk, empty).items())),
                 )
             )
         return out
@@ -585,12 +625,15 @@ class SqlTrackingStore:
         if offset:
             query = query.offset(offset)
         with self.db.read() as conn:
-            pks = [r[0] for r in conn.execute(query)]
+            pks = [r[0] for r in _raw(conn, query)]
         token = None
         if max_results is not None and len(pks) > max_results:
             pks = pks[:max_results]
             token = q.encode_page_token(offset + max_results, fp)
-        return SearchPage(self._load_runs(pks), token)
+        selector = None
+        if max_results is None and not offset and len(pks) > _IN_CHUNK // 5:
+            selector = q.base_query(ids, q.lifecycle_filter(view)).where(where)
+        return SearchPage(self._load_runs(pks, selector), token)
 
     def experiment_ids(self, names_or_ids: Sequence[str] | None) -> list[str]:
         """Resolve experiment names/ids; None means every active experiment."""

@@ -72,33 +72,56 @@ def python_version() -> str:
     return platform.python_version()
 
 
-def _cache_key() -> str:
-    parts = [sys.executable, sys.version]
-    for entry in sys.path:
+def _site_dirs() -> list[str]:
+    """The ``sys.path`` folders packages are installed in (not the working directory)."""
+    cwd = os.getcwd()
+    return [p for p in sys.path if p and os.path.abspath(p) != cwd and os.path.isdir(p)]
+
+
+def _cache_key(dirs: list[str]) -> str:
+    parts = ["v2", sys.executable, sys.version]
+    for entry in dirs:
         try:
-            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+            parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
         except OSError:
             continue
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+def _scan(dirs: list[str]) -> dict[str, str]:
+    """Read names and versions from ``*.dist-info`` / ``*.egg-info`` folder names.
+
+    Folder names are normalised by installers (``name-version.dist-info``), so this
+    needs no METADATA parsing: about a millisecond for hundreds of packages.
+    """
+    found: dict[str, str] = {}
+    for folder in dirs:
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                stem, dot, suffix = entry.name.rpartition(".")
+                if not dot or suffix not in ("dist-info", "egg-info"):
+                    continue
+                name, sep, version = stem.partition("-")
+                if sep and name:
+                    found.setdefault(name.replace("_", "-").lower(), version.split("-")[0])
+    return dict(sorted(found.items()))
+
+
 def installed_packages(cache_dir: Path | None = None) -> dict[str, str]:
-    """``{distribution name: version}`` for the running interpreter (cached by path mtimes)."""
-    cache_file = cache_dir / f"packages-{_cache_key()}.json" if cache_dir else None
+    """``{distribution name: version}`` for the running interpreter (cached by folder mtimes)."""
+    dirs = _site_dirs()
+    cache_file = cache_dir / f"packages-{_cache_key(dirs)}.json" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         try:
             cached: dict[str, str] = json.loads(cache_file.read_text())
             return cached
         except (OSError, ValueError):
             pass
-    from importlib import metadata
-
-    found: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name:
-            found.setdefault(str(name), str(dist.version))
-    packages = dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+    packages = _scan(dirs)
     if cache_file is not None:
         try:
             cache_file.parent.mkdir(parents=True, exist_ok=True)

@@ -280,7 +280,7 @@ class Tracker:
     def _capture_environment(self, run_pk: int) -> None:
         try:
             git = env.git_state(Path.cwd())
-            packages = env.installed_packages(Path(self.settings.home) / "cache")
+            packages = env.installed_packages(Path(self.settings.cache_dir))
             digest = self.objects.put_bytes(env.environment_document(packages)).digest
             self.store.set_run_environment(
                 run_pk,
