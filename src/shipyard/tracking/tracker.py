@@ -54,6 +54,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+_uncaught_exception = [False]
+
+
+def _install_excepthook() -> None:
+    """Remember an uncaught exception so runs still open at exit end FAILED, not FINISHED."""
+    previous = sys.excepthook
+    if getattr(previous, "_shipyard", False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        _uncaught_exception[0] = True
+        previous(exc_type, exc, tb)
+
+    hook._shipyard = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
 @dataclass
 class _RunState:
     """Per-process knowledge of a run being logged to."""
@@ -172,6 +189,7 @@ class Tracker:
         self._experiment_id: str | None = None
         self._closed = False
         atexit.register(self._at_exit)
+        _install_excepthook()
 
     @property
     def objects(self) -> ObjectStore:
@@ -333,7 +351,7 @@ class Tracker:
         if self._closed:
             return
         self._closed = True
-        failed = getattr(sys, "last_value", None) is not None
+        failed = _uncaught_exception[0] or getattr(sys, "last_value", None) is not None
         try:
             self.writer.flush()
             for state in reversed(list(self._stack)):
@@ -349,8 +367,10 @@ class Tracker:
             stack = self._stack
             if stack:
                 return stack[-1]
-            self.start_run()
-            return self._stack[-1]
+            with self._lock:  # like MLflow, logging with no active run starts one
+                if not self._stack:
+                    self.start_run()
+                return self._stack[-1]
         state = self._states.get(run_id)
         if state is None:
             ref = self.store.get_run_ref(run_id)
