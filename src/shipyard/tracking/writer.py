@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import weakref
 from collections import deque
@@ -27,13 +26,38 @@ logger = logging.getLogger(__name__)
 _writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
+class _ForkToken:
+    """A weak-referenceable key for ``multiprocessing.util.register_after_fork``."""
+
+
+_FORK_TOKEN = _ForkToken()
+_mp_hook_installed = [False]
+
+
+def _register_exit_flush(_token: object) -> None:
+    import multiprocessing.util as mp_util
+
+    mp_util.Finalize(None, flush_all_writers, exitpriority=100)
+
+
 def _after_fork_in_child() -> None:
     for writer in list(_writers):
         writer._reset_after_fork()
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None and _writers:
-        # multiprocessing's forked children leave through os._exit, which skips atexit.
-        mp_util.Finalize(None, flush_all_writers, exitpriority=100)
+
+
+def _install_multiprocessing_hook() -> None:
+    """Flush in ``multiprocessing`` fork children, which leave through ``os._exit``.
+
+    A Finalize registered from ``os.register_at_fork`` would be wiped by
+    multiprocessing's own after-fork clean-up, so it is registered from
+    multiprocessing's after-fork callbacks, which run after that clean-up.
+    """
+    if _mp_hook_installed[0]:
+        return
+    import multiprocessing.util as mp_util
+
+    mp_util.register_after_fork(_FORK_TOKEN, _register_exit_flush)
+    _mp_hook_installed[0] = True
 
 
 def flush_all_writers() -> None:
@@ -64,6 +88,7 @@ class MetricWriter:
         self._max_points = max_points
         self._reset_after_fork()
         _writers.add(self)
+        _install_multiprocessing_hook()
 
     def _reset_after_fork(self) -> None:
         self._queue: deque[Point | list[Point]] = deque()
