@@ -97,6 +97,12 @@ def _atomic_copy_verified(src: BinaryIO, dest: Path, digest: str) -> None:
         raise
 
 
+def _touch(path: Path) -> None:
+    """Refresh a reused object's mtime, so ``gc``'s grace period counts from its last use."""
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(path)
+
+
 class LocalObjectStore:
     """Objects in a local folder: ``ROOT/ab/cdef...``; temporary files in ``ROOT/.tmp``."""
 
@@ -113,6 +119,7 @@ class LocalObjectStore:
         final = self._path(digest)
         if final.exists():
             os.unlink(tmp)  # deduplicated
+            _touch(final)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
@@ -124,6 +131,7 @@ class LocalObjectStore:
     def put_bytes(self, data: bytes) -> ObjectInfo:
         digest = hash_bytes(data)
         if self._path(digest).exists():
+            _touch(self._path(digest))
             return ObjectInfo(digest, len(data))
         fd, tmp = self._new_tmp()
         try:
