@@ -20,16 +20,32 @@ def _candidates() -> list[tuple[str, Any, dict[str, Any]]]:
     from sklearn.preprocessing import StandardScaler
 
     return [
-        ("logreg", make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500)),
-         {"model": "logreg", "C": 1.0}),
-        ("rf-shallow", RandomForestClassifier(n_estimators=100, max_depth=4, random_state=0),
-         {"model": "rf", "n_estimators": 100, "max_depth": 4}),
-        ("rf-deep", RandomForestClassifier(n_estimators=200, max_depth=12, random_state=0),
-         {"model": "rf", "n_estimators": 200, "max_depth": 12}),
-        ("hgb", HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1,
-                                               early_stopping=True, validation_fraction=0.15,
-                                               random_state=0),
-         {"model": "hgb", "max_iter": 150, "learning_rate": 0.1}),
+        (
+            "logreg",
+            make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=500)),
+            {"model": "logreg", "C": 1.0},
+        ),
+        (
+            "rf-shallow",
+            RandomForestClassifier(n_estimators=100, max_depth=4, random_state=0),
+            {"model": "rf", "n_estimators": 100, "max_depth": 4},
+        ),
+        (
+            "rf-deep",
+            RandomForestClassifier(n_estimators=200, max_depth=12, random_state=0),
+            {"model": "rf", "n_estimators": 200, "max_depth": 12},
+        ),
+        (
+            "hgb",
+            HistGradientBoostingClassifier(
+                max_iter=150,
+                learning_rate=0.1,
+                early_stopping=True,
+                validation_fraction=0.15,
+                random_state=0,
+            ),
+            {"model": "hgb", "max_iter": 150, "learning_rate": 0.1},
+        ),
     ]
 
 
@@ -45,9 +61,12 @@ def main() -> None:
     console = Console()
     data = load_breast_cancer(as_frame=True)
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.25, stratify=data.target, random_state=42)
-    console.print(f"[bold]shipyard demo[/] - breast-cancer data: {len(x_train)} train rows, "
-                  f"{len(x_test)} test rows; store: {sy.settings().db_url}")
+        data.data, data.target, test_size=0.25, stratify=data.target, random_state=42
+    )
+    console.print(
+        f"[bold]shipyard demo[/] - breast-cancer data: {len(x_train)} train rows, "
+        f"{len(x_test)} test rows; store: {sy.settings().db_url}"
+    )
     sy.set_experiment(EXPERIMENT)
     started = time.perf_counter()
     run_ids = []
@@ -60,14 +79,20 @@ def main() -> None:
                 sy.log_metric("valid_neg_log_loss", float(score), step=step)
             proba = model.predict_proba(x_test)[:, 1]
             pred = (proba >= 0.5).astype(int)
-            sy.log_metrics({
-                "accuracy": accuracy_score(y_test, pred),
-                "f1": f1_score(y_test, pred),
-                "roc_auc": roc_auc_score(y_test, proba),
-            })
-            sy.log_dict({"labels": ["malignant", "benign"],
-                         "matrix": confusion_matrix(y_test, pred).tolist()},
-                        "confusion_matrix.json")
+            sy.log_metrics(
+                {
+                    "accuracy": accuracy_score(y_test, pred),
+                    "f1": f1_score(y_test, pred),
+                    "roc_auc": roc_auc_score(y_test, proba),
+                }
+            )
+            sy.log_dict(
+                {
+                    "labels": ["malignant", "benign"],
+                    "matrix": confusion_matrix(y_test, pred).tolist(),
+                },
+                "confusion_matrix.json",
+            )
             run_ids.append(run.run_id)
 
     # autolog: a plain fit is recorded without any logging code
@@ -76,28 +101,47 @@ def main() -> None:
     from sklearn.preprocessing import StandardScaler
 
     sy.autolog()
-    make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500)).fit(
-        x_train, y_train)
+    auto_model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=500))
+    auto_model.fit(x_train, y_train)
+    auto_model.score(x_test, y_test)  # held-out score, logged to the run that trained it
     sy.autolog(disable=True)
     elapsed = time.perf_counter() - started
 
-    best = sy.search_runs("metrics.roc_auc > 0.9", experiment_names=[EXPERIMENT],
-                          order_by=["metrics.roc_auc DESC"], output_format="list")
+    best = sy.search_runs(
+        "metrics.roc_auc > 0.9",
+        experiment_names=[EXPERIMENT],
+        order_by=["metrics.roc_auc DESC"],
+        output_format="list",
+    )
     table = Table(title=f"runs with roc_auc > 0.9, best first ({elapsed:.1f} s to train and log)")
     for column in ("run", "model", "accuracy", "f1", "roc_auc", "run id"):
         table.add_column(column)
     for r in best:
         assert not isinstance(r, str)
-        table.add_row(r.name, r.params.get("model", ""), f"{r.metrics['accuracy']:.4f}",
-                      f"{r.metrics['f1']:.4f}", f"{r.metrics['roc_auc']:.4f}", r.run_id)
+        table.add_row(
+            r.name,
+            r.params.get("model", ""),
+            f"{r.metrics['accuracy']:.4f}",
+            f"{r.metrics['f1']:.4f}",
+            f"{r.metrics['roc_auc']:.4f}",
+            r.run_id,
+        )
     console.print(table)
     if len(best) >= 2 and not isinstance(best[0], str) and not isinstance(best[1], str):
         diff = sy.compare_runs(best[0].run_id, best[1].run_id, only_differences=True)
         console.print("[bold]best two runs, fields that differ:[/]")
         console.print(diff.to_string())
-    autologged = sy.search_runs("tags.estimator_name = 'Pipeline'",
-                                experiment_names=[EXPERIMENT], output_format="list")
-    console.print(f"autolog recorded {len(autologged)} pipeline fit(s) without logging code")
+    autologged = sy.search_runs(
+        "tags.estimator_name = 'Pipeline'", experiment_names=[EXPERIMENT], output_format="list"
+    )
+    for r in autologged:
+        assert not isinstance(r, str)
+        artifacts = [a.path for a in sy.list_artifacts(r.run_id)]
+        console.print(
+            f"autolog recorded run [bold]{r.name}[/] without logging code: "
+            f"{len(r.params)} params, training_f1_score={r.metrics['training_f1_score']:.4f}, "
+            f"held-out score_x_test={r.metrics['score_x_test']:.4f}, artifacts {artifacts}"
+        )
     console.print("next: [cyan].venv/bin/shipyard runs list --experiment shipyard-demo[/]")
 
 

@@ -362,7 +362,7 @@ class Tracker:
         except ShipyardError as exc:
             logger.error("shipyard could not finish writing at exit: %s", exc)
 
-    def _state_for(self, run_id: str | None) -> _RunState:
+    def _state_for(self, run_id: str | None, *, allow_ended: bool = False) -> _RunState:
         if run_id is None:
             stack = self._stack
             if stack:
@@ -379,7 +379,7 @@ class Tracker:
                 ref, run.experiment_id, run.name, os.getpid(), ended=ref.status.is_terminal
             )
             self._states[run_id] = state
-        if state.ended:
+        if state.ended and not allow_ended:
             raise InvalidStateError(
                 f"run {state.name} ({state.ref.run_id}) has ended; start a new run, or resume "
                 f"it with sy.start_run(run_id={state.ref.run_id!r})"
@@ -398,7 +398,26 @@ class Tracker:
         run_id: str | None = None,
     ) -> None:
         """Queue one metric point; returns at once (see :meth:`flush`)."""
-        state = self._state_for(run_id)
+        self._queue_point(self._state_for(run_id), key, value, step, timestamp)
+
+    def log_evaluation_metric(
+        self, key: str, value: float, *, run_id: str, step: int | None = None
+    ) -> None:
+        """Add a metric to ``run_id`` even if it has ended.
+
+        For scores computed after training, such as autolog's held-out metrics, which
+        belong to the run that trained the model (as in MLflow).
+        """
+        self._queue_point(self._state_for(run_id, allow_ended=True), key, value, step, None)
+
+    def _queue_point(
+        self,
+        state: _RunState,
+        key: str,
+        value: float,
+        step: int | None,
+        timestamp: int | None,
+    ) -> None:
         if key not in state.keys:
             check_key(key, what="metric key")
             state.keys.add(key)

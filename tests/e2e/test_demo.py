@@ -1,0 +1,47 @@
+"""`make demo` runs `python -m shipyard.demo`: it must work in an empty folder and show results."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_trains_tracks_and_prints_the_results_table(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["COLUMNS"] = "120"
+    result = subprocess.run(
+        [sys.executable, "-m", "shipyard.demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "roc_auc > 0.9" in out
+    for name in ("logreg", "rf-deep", "rf-shallow", "hgb"):
+        assert name in out
+    assert "autolog recorded run Pipeline" in out and "model/model.skops" in out
+
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shipyard.cli.main",
+            "runs",
+            "list",
+            "--experiment",
+            "shipyard-demo",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.count('"run_id"') == 5
