@@ -192,11 +192,14 @@ class Database:
 
             with self.engine.begin() as conn:
                 metadata.create_all(conn)
-                conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) "
-                                  "NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY "
-                                  "(version_num))"))
-                conn.execute(text("INSERT INTO alembic_version VALUES (:v)"),
-                             {"v": HEAD_REVISION})
+                conn.execute(
+                    text(
+                        "CREATE TABLE alembic_version (version_num VARCHAR(32) "
+                        "NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY "
+                        "(version_num))"
+                    )
+                )
+                conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": HEAD_REVISION})
             return
         self.upgrade_with_alembic()
 

@@ -121,6 +121,32 @@ class RunRef:
 
 
 @dataclass(frozen=True, slots=True)
+class _Fetched:
+    runs: dict[int, Any]
+    params: list[Any]
+    metrics: list[Any]
+    tags: list[Any]
+
+
+RUN_TABLE_ATTRIBUTES = (
+    "run_id", "experiment_id", "name", "status", "start_time", "end_time", "lifecycle_stage",
+    "parent_run_id", "description", "user", "entry_point", "git_commit", "git_dirty",
+    "git_diff_hash", "python_version", "environment_digest", "pid", "host",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RunTable:
+    """Runs column by column: attribute columns (``RUN_TABLE_ATTRIBUTES``), then one column
+    per param, metric (NaN where missing) and tag (None where missing) key."""
+
+    attributes: dict[str, list[Any]]
+    params: dict[str, list[str | None]]
+    metrics: dict[str, list[float]]
+    tags: dict[str, list[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchPage:
     runs: list[Run]
     next_page_token: str | None
@@ -534,17 +560,12 @@ class SqlTrackingStore:
         ref = self.get_run_ref(run_id)
         return self._load_runs([ref.pk])[0]
 
-    def _load_runs(self, pks: Sequence[int], selector: Any = None) -> list[Run]:
-        """Runs for ``pks`` in that order, with params, latest metrics and tags (4 queries).
+    def _fetch(self, pks: Sequence[int], selector: Any = None) -> _Fetched:
+        """Raw rows of runs ``pks`` and their params, latest metrics and tags (4 queries).
 
         ``selector``, a SELECT of the same pks, replaces a long IN list when given.
         """
-        if not pks:
-            return []
-        rows: dict[int, Any] = {}
-        p_map: dict[int, dict[str, str]] = {}
-        m_map: dict[int, dict[str, float]] = {}
-        t_map: dict[int, dict[str, str]] = {}
+        fetched = _Fetched({}, [], [], [])
         parts: list[Any] = (
             [selector]
             if selector is not None
@@ -554,50 +575,77 @@ class SqlTrackingStore:
         with self.db.read() as conn:
             for part in parts:
                 for r in _raw(conn, select(*_RUN_COLUMNS).where(runs.c.pk.in_(part))):
-                    rows[r[0]] = r
-                for pk, k, v in _raw(
-                    conn, select(pm.run_pk, pm.key, pm.value).where(pm.run_pk.in_(part))
-                ):
-                    p_map.setdefault(pk, {})[k] = v
-                for pk, k, v, nan in _raw(
-                    conn,
-                    select(lm.run_pk, lm.key, lm.value, lm.is_nan).where(lm.run_pk.in_(part)),
-                ):
-                    m_map.setdefault(pk, {})[k] = math.nan if nan else v
-                for pk, k, v in _raw(
-                    conn, select(tg.run_pk, tg.key, tg.value).where(tg.run_pk.in_(part))
-                ):
-                    t_map.setdefault(pk, {})[k] = v
+                    fetched.runs[r[0]] = r
+                fetched.params.extend(
+                    _raw(conn, select(pm.run_pk, pm.key, pm.value).where(pm.run_pk.in_(part)))
+                )
+                fetched.metrics.extend(
+                    _raw(
+                        conn,
+                        select(lm.run_pk, lm.key, lm.value, lm.is_nan).where(lm.run_pk.in_(part)),
+                    )
+                )
+                fetched.tags.extend(
+                    _raw(conn, select(tg.run_pk, tg.key, tg.value).where(tg.run_pk.in_(part)))
+                )
+        return fetched
+
+    def _load_runs(self, pks: Sequence[int], selector: Any = None) -> list[Run]:
+        """Runs for ``pks``, in that order, with params, latest metrics and tags."""
+        if not pks:
+            return []
+        fetched = self._fetch(pks, selector)
+        p_map: dict[int, dict[str, str]] = {}
+        m_map: dict[int, dict[str, float]] = {}
+        t_map: dict[int, dict[str, str]] = {}
+        for pk, k, v in fetched.params:
+            p_map.setdefault(pk, {})[k] = v
+        for pk, k, v, nan in fetched.metrics:
+            m_map.setdefault(pk, {})[k] = math.nan if nan else v
+        for pk, k, v in fetched.tags:
+            t_map.setdefault(pk, {})[k] = v
         empty: dict[str, Any] = {}
         out = []
         for pk in pks:
-            r = rows[pk]
+            r = fetched.runs[pk]
             out.append(
                 Run(
-                    r[1],
-                    str(r[2]),
-                    r[3],
-                    _STATUS[r[4]],
-                    r[5],
-                    r[6],
-                    _STAGE[r[7]],
-                    r[8],
-                    r[9] or "",
-                    r[10] or "",
-                    r[11] or "",
-                    r[12],
-                    None if r[13] is None else bool(r[13]),
-                    r[14],
-                    r[15] or "",
-                    r[16],
-                    r[17],
-                    r[18] or "",
+                    r[1], str(r[2]), r[3], _STATUS[r[4]], r[5], r[6], _STAGE[r[7]], r[8],
+                    r[9] or "", r[10] or "", r[11] or "", r[12],
+                    None if r[13] is None else bool(r[13]), r[14], r[15] or "",
+                    r[16], r[17], r[18] or "",
                     dict(sorted(p_map.get(pk, empty).items())),
                     dict(sorted(m_map.get(pk, empty).items())),
                     dict(sorted(t_map.get(pk, empty).items())),
                 )
-            )
+            )  # fmt: skip
         return out
+
+    def _load_table(self, pks: Sequence[int], selector: Any = None) -> RunTable:
+        """The same data as :meth:`_load_runs`, column by column, without Run objects."""
+        n = len(pks)
+        fetched = self._fetch(pks, selector) if pks else _Fetched({}, [], [], [])
+        index = {pk: i for i, pk in enumerate(pks)}
+        rows = [fetched.runs[pk] for pk in pks]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(_RUN_COLUMNS)
+        attributes = {name: list(columns[i + 1]) for i, name in enumerate(RUN_TABLE_ATTRIBUTES)}
+        attributes["experiment_id"] = [str(e) for e in attributes["experiment_id"]]
+
+        def pivot(items: list[Any], missing: Any, nan_flag: bool) -> dict[str, list[Any]]:
+            out: dict[str, list[Any]] = {}
+            for item in items:
+                col = out.get(item[1])
+                if col is None:
+                    col = out[item[1]] = [missing] * n
+                col[index[item[0]]] = math.nan if nan_flag and item[3] else item[2]
+            return dict(sorted(out.items()))
+
+        return RunTable(
+            attributes,
+            pivot(fetched.params, None, False),
+            pivot(fetched.metrics, math.nan, True),
+            pivot(fetched.tags, None, False),
+        )
 
     def search_runs(
         self,
@@ -610,6 +658,47 @@ class SqlTrackingStore:
         view: str = "active",
     ) -> SearchPage:
         """Runs matching ``filter_string``, ordered, one page at a time (all SQL)."""
+        pks, token, selector = self._search_pks(
+            experiment_ids,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            view=view,
+        )
+        return SearchPage(self._load_runs(pks, selector), token)
+
+    def search_run_table(
+        self,
+        *,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int | None = 1000,
+        page_token: str | None = None,
+        view: str = "active",
+    ) -> tuple[RunTable, str | None]:
+        """Like :meth:`search_runs`, column by column (for DataFrames)."""
+        pks, token, selector = self._search_pks(
+            experiment_ids,
+            filter_string=filter_string,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            view=view,
+        )
+        return self._load_table(pks, selector), token
+
+    def _search_pks(
+        self,
+        experiment_ids: Sequence[str],
+        *,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        max_results: int | None,
+        page_token: str | None,
+        view: str,
+    ) -> tuple[list[int], str | None, Any]:
         if max_results is not None and (not isinstance(max_results, int) or max_results < 1):
             raise InvalidInputError(
                 f"max_results must be a positive integer or None, got {max_results!r}"
@@ -633,7 +722,7 @@ class SqlTrackingStore:
         selector = None
         if max_results is None and not offset and len(pks) > _IN_CHUNK // 5:
             selector = q.base_query(ids, q.lifecycle_filter(view)).where(where)
-        return SearchPage(self._load_runs(pks, selector), token)
+        return pks, token, selector
 
     def experiment_ids(self, names_or_ids: Sequence[str] | None) -> list[str]:
         """Resolve experiment names/ids; None means every active experiment."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.entities import Run
+from shipyard.store.tracking_store import RunTable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,39 +25,32 @@ BASE_COLUMNS = (
 )
 
 
-def runs_to_frame(runs: Sequence[Run]) -> pd.DataFrame:
+def table_to_frame(table: RunTable) -> pd.DataFrame:
     """One row per run: attributes, then ``metrics.*``, ``params.*`` and ``tags.*`` columns."""
     import pandas as pd
 
-    n = len(runs)
-    cols: dict[str, list[Any]] = {
-        "run_id": [r.run_id for r in runs],
-        "experiment_id": [r.experiment_id for r in runs],
-        "run_name": [r.name for r in runs],
-        "status": [str(r.status) for r in runs],
-        "start_time": [r.start_time for r in runs],
-        "end_time": [r.end_time for r in runs],
-        "user": [r.user for r in runs],
-        "parent_run_id": [r.parent_run_id for r in runs],
-        "git_commit": [r.git_commit for r in runs],
+    a = table.attributes
+    cols: dict[str, Any] = {
+        "run_id": a["run_id"],
+        "experiment_id": a["experiment_id"],
+        "run_name": a["name"],
+        "status": a["status"],
+        "start_time": pd.to_datetime(
+            pd.Series(a["start_time"], dtype="Int64"), unit="ms", utc=True
+        ),
+        "end_time": pd.to_datetime(pd.Series(a["end_time"], dtype="Int64"), unit="ms", utc=True),
+        "user": [u or "" for u in a["user"]],
+        "parent_run_id": a["parent_run_id"],
+        "git_commit": a["git_commit"],
     }
-    extra: dict[str, list[Any]] = {}
-    for prefix, attr, missing in (
-        ("metrics", "metrics", math.nan),
-        ("params", "params", None),
-        ("tags", "tags", None),
+    for prefix, group in (
+        ("metrics", table.metrics),
+        ("params", table.params),
+        ("tags", table.tags),
     ):
-        keys: dict[str, None] = {}
-        for r in runs:
-            for k in getattr(r, attr):
-                keys[k] = None
-        for k in sorted(keys):
-            extra[f"{prefix}.{k}"] = [getattr(r, attr).get(k, missing) for r in runs]
-    cols.update(extra)
-    frame = pd.DataFrame(cols, index=pd.RangeIndex(n))
-    frame["start_time"] = pd.to_datetime(frame["start_time"], unit="ms", utc=True)
-    frame["end_time"] = pd.to_datetime(frame["end_time"], unit="ms", utc=True)
-    return frame
+        for key, values in group.items():
+            cols[f"{prefix}.{key}"] = values
+    return pd.DataFrame(cols, index=pd.RangeIndex(len(a["run_id"])))
 
 
 def compare_rows(runs: Sequence[Run]) -> list[tuple[str, list[Any], bool]]:

@@ -635,26 +635,29 @@ class Tracker:
         output_format: Literal["pandas", "list"] = "pandas",
     ) -> pd.DataFrame | list[Run]:
         """Search runs with a filter (see :mod:`shipyard.store.search`) in SQL."""
-        from shipyard.tracking.results import runs_to_frame
+        from shipyard.tracking.results import table_to_frame
 
         if output_format not in ("pandas", "list"):
             raise InvalidInputError(
                 f"output_format must be 'pandas' or 'list', got {output_format!r}"
             )
         self.writer.flush()
-        page = self.store.search_runs(
-            experiment_ids=self.store.experiment_ids(experiment_names),
-            filter_string=filter_string,
-            order_by=order_by,
-            max_results=max_results,
-            page_token=page_token,
-            view=view,
-        )
-        self.last_page_token = page.next_page_token
+        query: dict[str, Any] = {
+            "experiment_ids": self.store.experiment_ids(experiment_names),
+            "filter_string": filter_string,
+            "order_by": order_by,
+            "max_results": max_results,
+            "page_token": page_token,
+            "view": view,
+        }
         if output_format == "list":
+            page = self.store.search_runs(**query)
+            self.last_page_token = page.next_page_token
             return page.runs
-        frame = runs_to_frame(page.runs)
-        frame.attrs["next_page_token"] = page.next_page_token
+        table, token = self.store.search_run_table(**query)
+        self.last_page_token = token
+        frame = table_to_frame(table)
+        frame.attrs["next_page_token"] = token
         return frame
 
 
