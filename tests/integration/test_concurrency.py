@@ -203,3 +203,32 @@ def test_forked_child_logs_into_the_parents_active_run(sy: Any) -> None:
     stored = sy.get_run(run.run_id)
     assert stored.status is RunStatus.FINISHED
     assert stored.metrics == {"child": child_points - 1.0, "parent": parent_points - 1.0}
+
+
+@pytest.mark.slow
+def test_forking_while_the_writer_is_mid_transaction_never_hangs_the_child(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """SQLite's per-process lock bookkeeping is inherited by fork: a child forked while the
+    parent's writer held a write transaction used to wait forever on its first write."""
+    import shipyard as sy_api
+    from shipyard import client
+
+    client.configure(make_settings(SHIPYARD_FLUSH_INTERVAL="0.001", SHIPYARD_FLUSH_MAX_POINTS="50"))
+    ctx = multiprocessing.get_context("fork")
+
+    def child() -> None:
+        for i in range(1000):
+            sy_api.log_metric("child", float(i), step=i)
+
+    with sy_api.start_run(name="fork-storm") as run:
+        for attempt in range(15):
+            for i in range(2000):  # keeps the writer thread inside transactions
+                sy_api.log_metric("parent", float(i))
+            proc = ctx.Process(target=child)
+            proc.start()
+            proc.join(timeout=30)
+            if proc.exitcode is None:
+                proc.kill()
+            assert proc.exitcode == 0, f"forked child hung or failed at attempt {attempt}"
+    assert len(sy_api.get_metric_history(run.run_id, "child")) == 15 * 1000

@@ -331,3 +331,10 @@ def test_run_records_git_state_entry_point_and_packages(
     doc = json.loads(sy.tracker().objects.get_bytes(stored.environment_digest))
     assert doc["packages"]["sqlalchemy"].startswith("2.")
     assert "shipyard" in doc["packages"]
+
+
+def test_a_server_uri_is_refused_rather_than_ignored(make_settings: Any) -> None:
+    from shipyard.tracking.tracker import Tracker
+
+    with pytest.raises(InvalidInputError, match="SHIPYARD_URI"):
+        Tracker(make_settings(SHIPYARD_URI="http://tracking.example:5000"))

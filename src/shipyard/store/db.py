@@ -32,17 +32,89 @@ logger = logging.getLogger(__name__)
 
 HEAD_REVISION = "0001"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
+_FORK_WAIT_S = 30.0
 T = TypeVar("T")
 
 _open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
+class _ForkGate:
+    """Keeps ``fork`` out of the middle of a database connection's use.
+
+    SQLite keeps per-process lock bookkeeping for each database file; a child forked
+    while a parent thread is inside a write transaction inherits a "locked" state no
+    connection of its own can clear, and its first write waits forever. Every pooled
+    connection enters the gate on checkout and leaves on checkin; the before-fork hook
+    closes the gate and waits until no connection is out, so the child starts clean.
+    A thread that already holds a connection may take another while the gate closes.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closing = False
+        self._held = threading.local()
+
+    def enter(self) -> None:
+        held = getattr(self._held, "n", 0)
+        with self._cond:
+            while self._closing and held == 0:
+                self._cond.wait()
+            self._active += 1
+        self._held.n = held + 1
+
+    def leave(self) -> None:
+        self._held.n = getattr(self._held, "n", 1) - 1
+        with self._cond:
+            self._active -= 1
+            if self._active == 0:
+                self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        with self._cond:
+            self._closing = True
+            if getattr(self._held, "n", 0) == 0:  # never wait for our own connection
+                deadline = time.monotonic() + _FORK_WAIT_S
+                while self._active:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        logger.warning(
+                            "forking while %d database connection(s) are in use; "
+                            "a forked child may then wait on SQLite locks",
+                            self._active,
+                        )
+                        break
+                    self._cond.wait(left)
+
+    def after_fork_in_parent(self) -> None:
+        with self._cond:
+            self._closing = False
+            self._cond.notify_all()
+
+
+_gate = _ForkGate()
+
+
 def _after_fork_in_child() -> None:
+    global _gate
+    _gate = _ForkGate()
     for db in list(_open_databases):
         db.engine.dispose(close=False)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def _before_fork() -> None:
+    _gate.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    _gate.after_fork_in_parent()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
 
 
 def _is_locked_error(exc: BaseException) -> bool:
@@ -98,6 +170,8 @@ class Database:
             ) from exc
         if self.dialect == "sqlite":
             self._install_sqlite_hooks()
+        event.listen(self.engine, "checkout", lambda *_: _gate.enter())
+        event.listen(self.engine, "checkin", lambda *_: _gate.leave())
         self._migrated = False
         self._migrate_lock = threading.Lock()
         _open_databases.add(self)

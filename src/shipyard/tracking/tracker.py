@@ -173,6 +173,12 @@ class Tracker:
     """
 
     def __init__(self, settings: Settings) -> None:
+        if settings.uri:
+            raise InvalidInputError(
+                f"SHIPYARD_URI is set ({settings.uri!r}), but this version of shipyard has no "
+                "tracking server to talk to; unset it to use the embedded store "
+                "(SHIPYARD_DB_URL and SHIPYARD_ARTIFACT_URI point it at PostgreSQL and S3)"
+            )
         self.settings = settings
         self.db = Database(settings.db_url, busy_timeout=settings.busy_timeout)
         self.store = SqlTrackingStore(self.db)
