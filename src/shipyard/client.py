@@ -22,8 +22,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.core.config import Settings, load_settings
-from shipyard.core.entities import Artifact, Experiment, Metric, Run, RunStatus
+from shipyard.core import session
+from shipyard.core.config import Settings
+from shipyard.core.entities import (
+    Artifact,
+    DatasetVersion,
+    Experiment,
+    Metric,
+    Run,
+    RunStatus,
+)
 from shipyard.tracking.tracker import ActiveRun, Tracker
 
 if TYPE_CHECKING:
@@ -35,23 +43,27 @@ _tracker: Tracker | None = None
 
 def _get() -> Tracker:
     global _tracker
-    if _tracker is None:
+    settings_ = session.current_settings()
+    tracker_ = _tracker
+    if tracker_ is None or tracker_.settings is not settings_:
         with _lock:
-            if _tracker is None:
-                _tracker = Tracker(load_settings(os.environ, cwd=Path.cwd()))
-    return _tracker
+            if _tracker is None or _tracker.settings is not settings_:
+                _tracker = Tracker(settings_)
+            tracker_ = _tracker
+    return tracker_
 
 
 def configure(settings: Settings | None = None) -> Settings:
     """Use ``settings`` (default: read the environment again) for every following call.
 
     Queued points of the previous store are flushed first; its active runs stay as they are.
+    ``sy.data`` follows the same settings.
     """
     global _tracker
     with _lock:
         if _tracker is not None:
             _tracker.flush()
-        _tracker = Tracker(settings or load_settings(os.environ, cwd=Path.cwd()))
+        _tracker = Tracker(session.set_settings(settings))
         return _tracker.settings
 
 
@@ -225,6 +237,22 @@ def log_figure(figure: Any, artifact_file: str, *, run_id: str | None = None) ->
 
 def log_table(table: Any, artifact_file: str, *, run_id: str | None = None) -> None:
     _get().log_table(table, artifact_file, run_id=run_id)
+
+
+def log_input(version: Any, *, context: str = "", run_id: str | None = None) -> None:
+    """Record that the active run (or ``run_id``) read a dataset version.
+
+    ``version`` is a :class:`~shipyard.core.entities.DatasetVersion` or what
+    ``sy.data.get`` returns.
+    """
+    inner = getattr(version, "version", None)
+    target = inner if isinstance(inner, DatasetVersion) else version
+    _get().log_input(target, context=context, run_id=run_id)
+
+
+def get_run_inputs(run_id: str) -> list[tuple[DatasetVersion, str]]:
+    """``(dataset version, context)`` for each input the run logged."""
+    return _get().run_inputs(run_id)
 
 
 def flush() -> None:

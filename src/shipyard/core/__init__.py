@@ -3,6 +3,7 @@
 from shipyard.core.config import Settings, load_settings
 from shipyard.core.entities import (
     Artifact,
+    DatasetVersion,
     Experiment,
     LifecycleStage,
     Metric,
@@ -28,6 +29,7 @@ from shipyard.core.errors import (
 __all__ = [
     "AlreadyExistsError",
     "Artifact",
+    "DatasetVersion",
     "Experiment",
     "FilterSyntaxError",
     "GateFailedError",

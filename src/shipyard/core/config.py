@@ -96,6 +96,12 @@ OPTIONS: tuple[_Option, ...] = (
         "record git and packages with each run",
     ),
     _Option("cache_dir", "SHIPYARD_CACHE_DIR", _text, "folder for caches shared by stores"),
+    _Option(
+        "expectations_dir",
+        "SHIPYARD_EXPECTATIONS_DIR",
+        _text,
+        "folder of the editable <dataset>.yaml expectation files",
+    ),
     _Option("uri", "SHIPYARD_URI", _text, "tracking server URL (team mode); empty = embedded"),
     _Option(
         "s3_endpoint_url", "SHIPYARD_S3_ENDPOINT_URL", _text, "endpoint of an S3-compatible store"
@@ -116,6 +122,7 @@ class Settings:
     busy_timeout: float = 60.0
     capture_environment: bool = True
     cache_dir: str = ""
+    expectations_dir: str = "expectations"
     uri: str = ""
     s3_endpoint_url: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -202,6 +209,10 @@ def load_settings(environ: Mapping[str, str], *, cwd: Path | None = None) -> Set
         parsed["artifact_uri"] = str(home / "objects")
     elif "://" not in parsed["artifact_uri"] and not Path(parsed["artifact_uri"]).is_absolute():
         parsed["artifact_uri"] = str(base / parsed["artifact_uri"])
+    expectations = Path(parsed.get("expectations_dir", Settings.expectations_dir))
+    parsed["expectations_dir"] = str(
+        expectations if expectations.is_absolute() else base / expectations
+    )
     if not parsed.get("cache_dir"):
         xdg = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         parsed["cache_dir"] = str(Path(xdg) / "shipyard")

@@ -123,3 +123,59 @@ class Run:
             "metrics": dict(self.metrics),
             "tags": dict(self.tags),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """One immutable version of a named dataset.
+
+    ``digest`` is the content hash of the data (rows for a table, the file manifest for a
+    folder): adding identical content again gives back this version. ``object_digest``
+    names the stored bytes (a Parquet file or a JSON manifest) in the object store.
+    """
+
+    name: str
+    version: int
+    digest: str
+    kind: str  # "table" | "files"
+    object_digest: str
+    source: str
+    num_rows: int | None
+    num_columns: int | None
+    num_files: int | None
+    size_bytes: int
+    created_at: int
+    description: str = ""
+    schema: Mapping[str, Any] | None = None
+    profile_digest: str | None = None
+    created_by_run_id: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    parents: tuple[str, ...] = ()  # "name@version" of the versions it was made from
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the way every command and function names this version."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "digest": self.digest,
+            "kind": self.kind,
+            "object_digest": self.object_digest,
+            "source": self.source,
+            "num_rows": self.num_rows,
+            "num_columns": self.num_columns,
+            "num_files": self.num_files,
+            "size_bytes": self.size_bytes,
+            "created_at": self.created_at,
+            "description": self.description,
+            "profile_digest": self.profile_digest,
+            "created_by_run_id": self.created_by_run_id,
+            "tags": dict(self.tags),
+            "aliases": list(self.aliases),
+            "parents": list(self.parents),
+        }

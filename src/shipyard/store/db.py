@@ -30,7 +30,7 @@ from shipyard.core.errors import InvalidInputError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
 _FORK_WAIT_S = 30.0
 T = TypeVar("T")
@@ -125,6 +125,20 @@ def _is_locked_error(exc: BaseException) -> bool:
         or ("deadlock detected" in text_)
         or "could not serialize" in text_
     )
+
+
+_shared: dict[tuple[str, float], Database] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_database(url: str, *, busy_timeout: float = 60.0) -> Database:
+    """One :class:`Database` per URL in this process (tracking and data share its pool)."""
+    key = (url, busy_timeout)
+    with _shared_lock:
+        db = _shared.get(key)
+        if db is None:
+            db = _shared[key] = Database(url, busy_timeout=busy_timeout)
+        return db
 
 
 class Database:

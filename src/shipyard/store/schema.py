@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from shipyard.core.validation import KEY_MAX, NAME_MAX
@@ -132,4 +133,102 @@ artifacts = Table(
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_artifacts_digest", "digest"),
+)
+
+# -- datasets (revision 0002) ------------------------------------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_MAX), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "dataset_id",
+        Integer,
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    # content hash of the data itself (rows for tables, the manifest for folders)
+    Column("digest", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # table | files
+    # object holding the bytes: a Parquet file, or a folder's JSON manifest
+    Column("object_digest", String(64), nullable=False),
+    Column("source", Text, nullable=False, default=""),
+    Column("num_rows", BigInteger, nullable=True),
+    Column("num_columns", Integer, nullable=True),
+    Column("num_files", Integer, nullable=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("schema_json", Text, nullable=True),
+    Column("profile_digest", String(64), nullable=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by_run_id", String(32), nullable=True),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_number"),
+    UniqueConstraint("dataset_id", "digest", name="uq_dataset_versions_digest"),
+)
+
+dataset_tags = Table(
+    "dataset_tags",
+    metadata,
+    Column(
+        "version_pk",
+        Integer,
+        ForeignKey("dataset_versions.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+dataset_aliases = Table(
+    "dataset_aliases",
+    metadata,
+    Column(
+        "dataset_id",
+        Integer,
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(KEY_MAX), primary_key=True),
+    Column(
+        "version_pk", Integer, ForeignKey("dataset_versions.pk", ondelete="CASCADE"), nullable=False
+    ),
+)
+
+dataset_lineage = Table(
+    "dataset_lineage",
+    metadata,
+    Column(
+        "child_pk", Integer, ForeignKey("dataset_versions.pk", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "parent_pk",
+        Integer,
+        ForeignKey("dataset_versions.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", String(NAME_MAX), nullable=False, default=""),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_pk", Integer, ForeignKey("runs.pk", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "version_pk",
+        Integer,
+        ForeignKey("dataset_versions.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("context", String(NAME_MAX), nullable=False, default=""),
+    Index("ix_run_inputs_version", "version_pk"),
 )

@@ -24,7 +24,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.core.config import Settings
-from shipyard.core.entities import Artifact, Experiment, Metric, Run, RunStatus
+from shipyard.core.entities import (
+    Artifact,
+    DatasetVersion,
+    Experiment,
+    Metric,
+    Run,
+    RunStatus,
+)
 from shipyard.core.errors import (
     InvalidInputError,
     InvalidStateError,
@@ -40,7 +47,8 @@ from shipyard.core.validation import (
     check_tag_value,
     check_timestamp,
 )
-from shipyard.store.db import Database
+from shipyard.store.dataset_store import SqlDatasetStore
+from shipyard.store.db import shared_database
 from shipyard.store.metrics import Point
 from shipyard.store.objects import ObjectStore, open_object_store
 from shipyard.store.tracking_store import RunRef, SqlTrackingStore
@@ -180,8 +188,9 @@ class Tracker:
                 "(SHIPYARD_DB_URL and SHIPYARD_ARTIFACT_URI point it at PostgreSQL and S3)"
             )
         self.settings = settings
-        self.db = Database(settings.db_url, busy_timeout=settings.busy_timeout)
+        self.db = shared_database(settings.db_url, busy_timeout=settings.busy_timeout)
         self.store = SqlTrackingStore(self.db)
+        self.datasets = SqlDatasetStore(self.db)
         self._objects: ObjectStore | None = None
         self.writer = MetricWriter(
             self.store.write_points,
@@ -519,6 +528,22 @@ class Tracker:
         values = {check_key(k, what="tag key"): check_tag_value(k, v) for k, v in tags.items()}
         state = self._state_for(run_id)
         self.store.set_tags(state.ref.pk, values)
+
+    def log_input(
+        self, version: DatasetVersion, *, context: str = "", run_id: str | None = None
+    ) -> None:
+        """Record that the run read dataset ``version`` (its lineage names the version)."""
+        if not isinstance(version, DatasetVersion):
+            raise InvalidInputError(
+                f"log_input takes a DatasetVersion (from sy.data.add or sy.data.get(...).version)"
+                f", got {type(version).__name__}"
+            )
+        state = self._state_for(run_id)
+        self.datasets.log_input(state.ref.pk, version, context=context)
+
+    def run_inputs(self, run_id: str) -> list[tuple[DatasetVersion, str]]:
+        """The dataset versions a run logged as inputs, with their context."""
+        return self.datasets.run_inputs(self.store.get_run_ref(run_id).pk)
 
     def set_description(self, description: str, *, run_id: str | None = None) -> None:
         state = self._state_for(run_id)

@@ -42,3 +42,26 @@ def test_opening_twice_is_a_no_op(db_url: str) -> None:
     second.ensure_schema()
     assert second.current_revision() == HEAD_REVISION
     second.dispose()
+
+
+def test_an_older_store_is_upgraded_on_open_without_losing_runs(db_url: str) -> None:
+    old = Database(db_url)
+    old.upgrade_with_alembic("0001")
+    with old.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO experiments (name, lifecycle_stage, description, created_at, updated_at)"
+                " VALUES ('kept', 'active', '', 1, 1)"
+            )
+        )
+    old.dispose()
+
+    db = Database(db_url)
+    db.ensure_schema()  # what every open does
+    assert db.current_revision() == HEAD_REVISION
+    with db.engine.connect() as conn:
+        names = [r[0] for r in conn.execute(text("SELECT name FROM experiments"))]
+        conn.execute(text("SELECT count(*) FROM dataset_versions")).scalar_one()
+    assert names == ["kept"]
+    assert _diff(db) == []
+    db.dispose()
