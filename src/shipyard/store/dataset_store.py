@@ -33,7 +33,7 @@ from shipyard.store.tracking_store import now_ms
 
 LATEST = "latest"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w\-.]*$")
-_ATTEMPTS = 5
+_ATTEMPTS = 8
 
 
 def check_dataset_name(name: object) -> str:
@@ -99,8 +99,10 @@ class SqlDatasetStore:
         parent_pks = [self._pk_of(p) for p in parents]
 
         def tx(conn: Connection) -> tuple[int, bool]:
+            # FOR UPDATE serialises version numbering per dataset on PostgreSQL (SQLite's
+            # BEGIN IMMEDIATE already does); a new dataset's name races on its unique key.
             ds_id = conn.execute(
-                select(datasets.c.dataset_id).where(datasets.c.name == name)
+                select(datasets.c.dataset_id).where(datasets.c.name == name).with_for_update()
             ).scalar()
             ts = now_ms()
             if ds_id is None:
