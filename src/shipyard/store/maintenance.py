@@ -34,15 +34,25 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from shipyard.core.entities import LifecycleStage, RunStatus
-from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.core.errors import InvalidInputError, NotFoundError, StoreUnavailableError
+from shipyard.store.manifest import manifest_entries
 from shipyard.store.objects import LocalObjectStore, ObjectStore, check_digest
-from shipyard.store.schema import artifacts, experiments, metric_chunks, runs
+from shipyard.store.schema import (
+    artifacts,
+    dataset_tags,
+    dataset_versions,
+    datasets,
+    experiments,
+    metric_chunks,
+    runs,
+)
 from shipyard.store.tracking_store import SqlTrackingStore
 
 logger = logging.getLogger(__name__)
 
 ENVIRONMENT = "environment"
 ARTIFACT = "artifact"
+DATASET = "dataset"
 # A process that started this long after a run's last sign of life cannot be its owner.
 _PID_REUSE_SLACK_S = 2.0
 _MAX_REPORTED_DB_ERRORS = 100
@@ -52,8 +62,10 @@ _MAX_REPORTED_DB_ERRORS = 100
 class ObjectIssue:
     """One reference to an object that is missing or corrupt.
 
-    ``kind`` is ``artifact`` (then ``path`` is the artifact path) or ``environment``
-    (the run's environment document; ``path`` is empty).
+    ``kind`` is ``artifact`` (then ``path`` is the artifact path), ``environment``
+    (the run's environment document; ``path`` is empty) or ``dataset`` (then
+    ``run_id`` holds the version, ``name@N``, and ``path`` says which of its objects:
+    ``(table)``, ``(manifest)``, ``(profile)``, ``(cleaner)`` or a file of a folder).
     """
 
     run_id: str
@@ -64,7 +76,9 @@ class ObjectIssue:
     @property
     def where(self) -> str:
         """``run_id:path`` for an artifact, ``run_id:(environment)`` for the environment."""
-        return f"{self.run_id}:{self.path if self.kind == ARTIFACT else '(environment)'}"
+        if self.kind == ENVIRONMENT:
+            return f"{self.run_id}:(environment)"
+        return f"{self.run_id}:{self.path}"
 
     def to_dict(self) -> dict[str, str]:
         return {"run_id": self.run_id, "kind": self.kind, "path": self.path, "digest": self.digest}
@@ -178,8 +192,40 @@ def _purgeable(conn: Connection) -> tuple[Any, list[int]]:
     return where, dead_exps
 
 
-def _references(store: SqlTrackingStore) -> dict[str, list[ObjectIssue]]:
-    """digest -> every place that references it (artifacts and environment documents)."""
+def _dataset_references(store: SqlTrackingStore, objects: ObjectStore) -> list[ObjectIssue]:
+    """Objects dataset versions hold: tables, manifests and each file they list, profiles."""
+    dv = dataset_versions.c
+    found: list[ObjectIssue] = []
+    with store.db.read() as conn:
+        rows = conn.execute(
+            select(datasets.c.name, dv.version, dv.kind, dv.object_digest, dv.profile_digest).join(
+                datasets, datasets.c.dataset_id == dv.dataset_id
+            )
+        ).all()
+        cleaners = conn.execute(
+            select(datasets.c.name, dv.version, dataset_tags.c.value)
+            .join(dataset_versions, dv.pk == dataset_tags.c.version_pk)
+            .join(datasets, datasets.c.dataset_id == dv.dataset_id)
+            .where(dataset_tags.c.key == "cleaner")
+        ).all()
+    for name, version, kind, object_digest, profile_digest in rows:
+        ref = f"{name}@{version}"
+        found.append(ObjectIssue(ref, DATASET, f"({kind})", object_digest))
+        if profile_digest:
+            found.append(ObjectIssue(ref, DATASET, "(profile)", profile_digest))
+        if kind == "files":
+            try:
+                entries = manifest_entries(objects.get_bytes(object_digest))
+            except (NotFoundError, StoreUnavailableError, InvalidInputError):
+                continue  # the manifest itself is reported as missing or corrupt
+            found.extend(ObjectIssue(ref, DATASET, path, digest) for path, digest in entries)
+    for name, version, digest in cleaners:
+        found.append(ObjectIssue(f"{name}@{version}", DATASET, "(cleaner)", digest))
+    return found
+
+
+def _references(store: SqlTrackingStore, objects: ObjectStore) -> dict[str, list[ObjectIssue]]:
+    """digest -> every place that references it (artifacts, environments, datasets)."""
     refs: dict[str, list[ObjectIssue]] = {}
     for digest, places in store.all_artifact_digests().items():
         refs.setdefault(digest, []).extend(
@@ -193,11 +239,15 @@ def _references(store: SqlTrackingStore) -> dict[str, list[ObjectIssue]]:
         ).all()
     for run_id, digest in rows:
         refs.setdefault(digest, []).append(ObjectIssue(run_id, ENVIRONMENT, "", digest))
+    for issue in _dataset_references(store, objects):
+        refs.setdefault(issue.digest, []).append(issue)
     return refs
 
 
-def _referenced_digests(store: SqlTrackingStore, *, surviving_purge: bool = False) -> set[str]:
-    """Every digest some run references; with ``surviving_purge`` only runs ``gc`` keeps."""
+def _referenced_digests(
+    store: SqlTrackingStore, objects: ObjectStore, *, surviving_purge: bool = False
+) -> set[str]:
+    """Every digest something references; with ``surviving_purge`` only what ``gc`` keeps."""
     with store.db.read() as conn:
         art_q = select(artifacts.c.digest).join(runs, runs.c.pk == artifacts.c.run_pk)
         env_q = select(runs.c.environment_digest).where(runs.c.environment_digest.is_not(None))
@@ -207,6 +257,7 @@ def _referenced_digests(store: SqlTrackingStore, *, surviving_purge: bool = Fals
             env_q = env_q.where(~where)
         found = {r[0] for r in conn.execute(art_q.distinct())}
         found.update(r[0] for r in conn.execute(env_q.distinct()))
+    found.update(issue.digest for issue in _dataset_references(store, objects))
     return found
 
 
@@ -393,7 +444,7 @@ def doctor(
     # References first, then the listing: an object is always written before the run
     # records it, so nothing recorded in between can look missing.
     integrity = _integrity_errors(store)
-    refs = _references(store)
+    refs = _references(store, objects)
     stale, unchecked = _running(store, socket.gethostname())
     stored = {digest for digest, _ in objects.iter_objects()}
     missing, corrupt = _check_objects(
@@ -524,7 +575,7 @@ def gc(
     else:
         n_runs, n_exps = store.purge_deleted()
     cutoff = time.time() - older_than_s
-    referenced = _referenced_digests(store, surviving_purge=dry_run)
+    referenced = _referenced_digests(store, objects, surviving_purge=dry_run)
     candidates: list[str] = []
     in_grace = 0
     for digest, mtime in objects.iter_objects():
@@ -536,7 +587,7 @@ def gc(
             in_grace += 1
     if candidates and not dry_run:
         # Read the references again just before deleting: anything recorded meanwhile stays.
-        referenced = _referenced_digests(store)
+        referenced = _referenced_digests(store, objects)
         candidates = [d for d in candidates if d not in referenced]
     candidates.sort()
     deleted: list[str] = []

@@ -42,6 +42,7 @@ from shipyard.store.schema import (
     latest_metrics,
     metric_chunks,
     params,
+    run_inputs,
     runs,
     tags,
 )
@@ -770,7 +771,7 @@ class SqlTrackingStore:
             dead_runs = [r[0] for r in conn.execute(select(runs.c.pk).where(run_where))]
             for start in range(0, len(dead_runs), _IN_CHUNK):
                 part = dead_runs[start : start + _IN_CHUNK]
-                for table in (params, tags, latest_metrics, metric_chunks, artifacts):
+                for table in (params, tags, latest_metrics, metric_chunks, artifacts, run_inputs):
                     conn.execute(delete(table).where(table.c.run_pk.in_(part)))
                 conn.execute(delete(runs).where(runs.c.pk.in_(part)))
             if dead_exps:
