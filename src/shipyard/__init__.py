@@ -28,6 +28,7 @@ __all__ = [
     "get_experiment",
     "get_metric_history",
     "get_run",
+    "get_run_inputs",
     "list_artifacts",
     "list_experiments",
     "load_artifact",
@@ -36,6 +37,7 @@ __all__ = [
     "log_batch",
     "log_dict",
     "log_figure",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
         get_experiment,
         get_metric_history,
         get_run,
+        get_run_inputs,
         list_artifacts,
         list_experiments,
         load_artifact,
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
         log_batch,
         log_dict,
         log_figure,
+        log_input,
         log_metric,
         log_metrics,
         log_param,
@@ -107,6 +111,12 @@ def __getattr__(name: str) -> Any:
         from shipyard import core
 
         return getattr(core, name)
+    if name == "data":
+        import importlib
+
+        # importing the subpackage binds it as shipyard.data; `from shipyard import data`
+        # here would call this function again
+        return importlib.import_module("shipyard.data")
     if name == "ActiveRun":
         from shipyard.tracking.tracker import ActiveRun
 

@@ -49,20 +49,68 @@ def _candidates() -> list[tuple[str, Any, dict[str, Any]]]:
     ]
 
 
+def _data_steps(console: Any, frame: Any) -> tuple[Any, ...]:
+    """Version, validate, relate and split the data; return the split and its versions."""
+    from pathlib import Path
+
+    import shipyard as sy
+
+    version = sy.data.add("breast-cancer", frame, description="sklearn's bundled data set")
+    report = sy.data.validate(version.ref, expectations="breast-cancer")
+    console.print(
+        f"[bold]data[/]: {version.ref} ({version.num_rows} rows x {version.num_columns} columns,"
+        f" digest {version.digest[:12]}); validation "
+        f"{'passed' if report.passed else 'FAILED'} ({len(report.results)} checks)"
+    )
+    graph = sy.data.graph(version.ref, target="target")
+    ranked = sorted(
+        (n for n in graph.nodes if n.mutual_information is not None),
+        key=lambda n: -(n.mutual_information or 0.0),
+    )[:5]
+    console.print(
+        "  strongest features by mutual information with the target: "
+        + ", ".join(f"{n.name} ({n.mutual_information:.2f})" for n in ranked)
+    )
+    console.print(
+        f"  {len(graph.redundant)} redundant feature pairs (e.g. "
+        f"{', '.join(f'{r.drop} ~ {r.keep}' for r in graph.redundant[:3])}); "
+        f"{len(graph.leakage_suspects)} leakage suspects"
+    )
+    report_path = Path(sy.settings().home) / "reports" / "breast-cancer.html"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(sy.data.catalog().report_html(version.ref, target="target"))
+    console.print(f"  profile and relationship graph: {report_path}")
+    made, leakage = sy.data.split(
+        version.ref, method="stratified", target="target", test=0.25, seed=42
+    )
+    console.print(
+        f"  split: {', '.join(f'{p}={v.ref} ({v.num_rows} rows)' for p, v in made.items())}; "
+        f"leakage check {'ok' if leakage.ok else 'FAILED'}"
+    )
+    train = sy.data.get(made["train"].ref).to_pandas()
+    test = sy.data.get(made["test"].ref).to_pandas()
+    features = [c for c in train.columns if c != "target"]
+    return (
+        train[features],
+        test[features],
+        train["target"],
+        test["target"],
+        made["train"],
+        made["test"],
+    )
+
+
 def main() -> None:
     from rich.console import Console
     from rich.table import Table
     from sklearn.datasets import load_breast_cancer
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
-    from sklearn.model_selection import train_test_split
 
     import shipyard as sy
 
     console = Console()
-    data = load_breast_cancer(as_frame=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.25, stratify=data.target, random_state=42
-    )
+    frame = load_breast_cancer(as_frame=True).frame  # 30 features and "target"
+    x_train, x_test, y_train, y_test, train_v, test_v = _data_steps(console, frame)
     console.print(
         f"[bold]shipyard demo[/] - breast-cancer data: {len(x_train)} train rows, "
         f"{len(x_test)} test rows; store: {sy.settings().db_url}"
@@ -72,6 +120,8 @@ def main() -> None:
     run_ids = []
     for name, model, params in _candidates():
         with sy.start_run(name=name, tags={"dataset": "sklearn/breast_cancer"}) as run:
+            sy.log_input(train_v, context="training")
+            sy.log_input(test_v, context="evaluation")
             sy.log_params({**params, "train_rows": len(x_train)})
             model.fit(x_train, y_train)
             # learning curves, one point per boosting iteration where the model exposes them

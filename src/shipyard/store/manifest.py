@@ -14,14 +14,15 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.validation import check_artifact_path
 from shipyard.store.objects import check_digest
 
-FORMAT = "shipyard.manifest/1"
+MANIFEST_FORMAT = "shipyard.folder-manifest"
+MANIFEST_VERSION = 1
 
 
 def encode_manifest(entries: Iterable[tuple[str, int, str]]) -> bytes:
     """Canonical bytes for ``(path, size, digest)`` entries (order does not matter)."""
     rows = sorted((str(p), int(s), str(d)) for p, s, d in entries)
-    doc = {"format": FORMAT, "files": [list(r) for r in rows]}
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    doc = {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "files": [list(r) for r in rows]}
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def decode_manifest(data: bytes) -> list[tuple[str, int, str]]:
@@ -32,8 +33,11 @@ def decode_manifest(data: bytes) -> list[tuple[str, int, str]]:
     """
     try:
         doc = json.loads(data)
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format is {doc.get('format')!r}, expected {FORMAT!r}")
+        if doc.get("format") != MANIFEST_FORMAT or doc.get("version") != MANIFEST_VERSION:
+            raise ValueError(
+                f"format {doc.get('format')!r} version {doc.get('version')!r}, expected "
+                f"{MANIFEST_FORMAT!r} version {MANIFEST_VERSION}"
+            )
         rows = [(str(p), int(s), str(d)) for p, s, d in doc["files"]]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidInputError(f"not a shipyard folder manifest: {exc}") from exc

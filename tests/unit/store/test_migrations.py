@@ -50,8 +50,8 @@ def test_an_older_store_is_upgraded_on_open_without_losing_runs(db_url: str) -> 
     with old.engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO experiments (name, lifecycle_stage, description, created_at, updated_at)"
-                " VALUES ('kept', 'active', '', 1, 1)"
+                "INSERT INTO experiments (name, lifecycle_stage, description, created_at,"
+                " updated_at) VALUES ('kept', 'active', '', 1, 1)"
             )
         )
     old.dispose()

@@ -1,0 +1,517 @@
+"""The data catalog: adding, reading, validating, profiling, cleaning and splitting versions.
+
+A :class:`DataCatalog` ties the dataset records (``SqlDatasetStore``) to the bytes
+(the object store). Tables are normalised to Parquet; folders are stored file by
+file as content-addressed objects plus a JSON manifest. Every version carries its
+inferred schema and a profile; the first version of a dataset also writes an
+editable expectations file, ``<expectations_dir>/<name>.yaml``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.entities import DatasetVersion
+from shipyard.core.errors import (
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    SchemaMismatchError,
+)
+from shipyard.store.dataset_store import SqlDatasetStore, check_dataset_name
+from shipyard.store.objects import ObjectStore, hash_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.data.cleaning import CleaningReport
+    from shipyard.data.compare import DatasetDiff
+    from shipyard.data.folders import FolderChanges, FolderManifest, HashCache
+    from shipyard.data.profiling import Profile
+    from shipyard.data.relationships import RelationshipGraph
+    from shipyard.data.splits import LeakageReport
+    from shipyard.data.validation import Expectations, ValidationReport
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_digest(df: pd.DataFrame) -> str:
+    """Content hash of a table: column names, dtypes and every value (index if not a range)."""
+    import pandas as pd
+
+    keep_index = (
+        not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or (df.index.step != 1)
+    )
+    header = repr([(str(c), str(t)) for c, t in df.dtypes.items()]).encode()
+    rows = pd.util.hash_pandas_object(df, index=keep_index).to_numpy().tobytes()
+    return hash_bytes(header + b"\0" + rows)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file, turning every parse failure into a clear error."""
+    import pandas as pd
+
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if not path.exists():
+        raise InvalidInputError(f"no such file or folder: {path}")
+    if kind is None:
+        raise InvalidInputError(
+            f"{path.name}: cannot read a {path.suffix or 'suffix-less'} file as a table; "
+            "give a .csv, .tsv or .parquet file, or its folder to version the files as they are"
+        )
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path} is empty: there is no header and no rows to version")
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidInputError(f"{path} has no columns to read ({exc})") from exc
+    except pd.errors.ParserError as exc:
+        raise InvalidInputError(
+            f"{path} is not well-formed {kind.upper()}: {exc}. Check the quoting and the number "
+            "of fields on that line."
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8 "
+            "or read it yourself with the right encoding and add the DataFrame"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset version and the way to its bytes. ``sy.data.get`` returns one."""
+
+    version: DatasetVersion
+    catalog: DataCatalog
+
+    @property
+    def ref(self) -> str:
+        return self.version.ref
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The table (hash-checked on read). Folders raise: use :meth:`files`/:meth:`checkout`."""
+        import pandas as pd
+
+        if self.version.kind != "table":
+            raise InvalidStateError(
+                f"{self.ref} is a folder of files, not a table; use .files() or .checkout(dest)"
+            )
+        return pd.read_parquet(
+            io.BytesIO(self.catalog.objects.get_bytes(self.version.object_digest))
+        )
+
+    def manifest(self) -> FolderManifest:
+        from shipyard.data.folders import FolderManifest
+
+        if self.version.kind != "files":
+            raise InvalidStateError(f"{self.ref} is a table; use .to_pandas()")
+        return FolderManifest.from_bytes(self.catalog.objects.get_bytes(self.version.object_digest))
+
+    def files(self) -> list[str]:
+        return [e.path for e in self.manifest().entries]
+
+    def checkout(self, dest: str | os.PathLike[str]) -> Path:
+        """Write the folder's files under ``dest`` (each hash-checked, none outside it)."""
+        root = Path(dest)
+        root.mkdir(parents=True, exist_ok=True)
+        resolved = root.resolve()
+        for entry in self.manifest().entries:
+            target = (root / entry.path).resolve()
+            if os.path.commonpath([target, resolved]) != str(resolved):
+                raise InvalidInputError(f"manifest path {entry.path!r} leaves {root}")
+            self.catalog.objects.get_to_path(entry.digest, target)
+        return root
+
+
+class DataCatalog:
+    """Datasets in one store.
+
+    Args:
+        store: the dataset records.
+        objects: where the bytes go.
+        cache_dir: folder for the file-hash cache (shared by stores).
+        expectations_dir: folder of the editable ``<name>.yaml`` expectation files.
+    """
+
+    def __init__(
+        self,
+        store: SqlDatasetStore,
+        objects: ObjectStore,
+        *,
+        cache_dir: Path,
+        expectations_dir: Path,
+    ) -> None:
+        self.store = store
+        self.objects = objects
+        self.cache_dir = cache_dir
+        self.expectations_dir = expectations_dir
+        self._hash_cache: HashCache | None = None
+
+    @property
+    def hash_cache(self) -> HashCache:
+        from shipyard.data.folders import HashCache
+
+        if self._hash_cache is None:
+            self._hash_cache = HashCache(self.cache_dir / "file-hashes.db")
+        return self._hash_cache
+
+    # -- adding ------------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        source: Any,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        parents: Sequence[DatasetVersion] = (),
+        step: str = "",
+        run_id: str | None = None,
+        with_profile: bool = True,
+    ) -> DatasetVersion:
+        """Add a DataFrame, a CSV/TSV/Parquet file or a folder as a new version of ``name``.
+
+        Identical content returns the existing version. Nothing is recorded unless every
+        byte is stored first, so a failure leaves no half-made version.
+
+        Raises:
+            InvalidInputError: the file is missing, empty, malformed or not UTF-8.
+            SchemaMismatchError: a column mixes types (e.g. numbers and text).
+        """
+        import pandas as pd
+
+        check_dataset_name(name)
+        if isinstance(source, pd.DataFrame):
+            version = self._add_table(
+                name,
+                source,
+                source_desc="DataFrame",
+                description=description,
+                tags=tags,
+                parents=parents,
+                step=step,
+                run_id=run_id,
+                with_profile=with_profile,
+            )
+        elif isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if path.is_dir():
+                version = self._add_folder(
+                    name,
+                    path,
+                    description=description,
+                    tags=tags,
+                    parents=parents,
+                    step=step,
+                    run_id=run_id,
+                )
+            else:
+                version = self._add_table(
+                    name,
+                    read_table(path),
+                    source_desc=str(path),
+                    description=description,
+                    tags=tags,
+                    parents=parents,
+                    step=step,
+                    run_id=run_id,
+                    with_profile=with_profile,
+                )
+        else:
+            raise InvalidInputError(
+                f"data.add takes a DataFrame or a path to a CSV/Parquet file or a folder, got "
+                f"{type(source).__name__}"
+            )
+        for alias in aliases:
+            version = self.store.set_alias(version.ref, alias)
+        return version
+
+    def _add_table(
+        self,
+        name: str,
+        df: pd.DataFrame,
+        *,
+        source_desc: str,
+        description: str,
+        tags: Mapping[str, str] | None,
+        parents: Sequence[DatasetVersion],
+        step: str,
+        run_id: str | None,
+        with_profile: bool,
+    ) -> DatasetVersion:
+        from shipyard.data.schema import infer_schema
+
+        if df.shape[1] == 0:
+            raise InvalidInputError(f"the table for {name!r} has no columns")
+        df = df.copy()
+        df.columns = [str(c) for c in df.columns]
+        schema = infer_schema(df)  # raises SchemaMismatchError on mixed-type columns
+        buf = io.BytesIO()
+        try:
+            df.to_parquet(buf, index=None)
+        except (ValueError, TypeError) as exc:  # pyarrow refuses mixed objects
+            raise SchemaMismatchError(f"cannot store {name!r} as Parquet: {exc}") from exc
+        data = buf.getvalue()
+        info = self.objects.put_bytes(data)
+        profile_digest = None
+        if with_profile:
+            from shipyard.data.profiling import profile
+
+            profile_digest = self.objects.put_bytes(profile(df).to_json().encode()).digest
+        version, created = self.store.add_version(
+            name, digest=table_digest(df), kind="table", object_digest=info.digest,
+            source=source_desc, size_bytes=info.size, num_rows=len(df),
+            num_columns=df.shape[1], schema=schema.to_dict(), profile_digest=profile_digest,
+            description=description, tags=tags, parents=parents, step=step, run_id=run_id,
+        )  # fmt: skip
+        if created:
+            self._write_expectations(name, schema)
+        return version
+
+    def _add_folder(
+        self,
+        name: str,
+        root: Path,
+        *,
+        description: str,
+        tags: Mapping[str, str] | None,
+        parents: Sequence[DatasetVersion],
+        step: str,
+        run_id: str | None,
+    ) -> DatasetVersion:
+        from shipyard.data.folders import scan_folder
+
+        manifest = scan_folder(root, cache=self.hash_cache)
+        if not manifest.entries:
+            raise InvalidInputError(f"folder {root} has no files to version")
+        self.objects.put_files(
+            [root / e.path for e in manifest.entries], digests=[e.digest for e in manifest.entries]
+        )
+        info = self.objects.put_bytes(manifest.to_bytes())
+        version, _ = self.store.add_version(
+            name, digest=manifest.digest, kind="files", object_digest=info.digest,
+            source=str(root), size_bytes=manifest.total_size, num_files=len(manifest.entries),
+            description=description, tags=tags, parents=parents, step=step, run_id=run_id,
+        )  # fmt: skip
+        return version
+
+    def _write_expectations(self, name: str, schema: Any) -> None:
+        from shipyard.data.validation import Expectations
+
+        path = self.expectations_path(name)
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(Expectations.from_schema(schema).to_yaml())
+        os.replace(tmp, path)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, ref: str | DatasetVersion) -> Dataset:
+        version = ref if isinstance(ref, DatasetVersion) else self.store.resolve(ref)
+        return Dataset(version, self)
+
+    def frame(self, data: Any) -> tuple[pd.DataFrame, str]:
+        """A DataFrame and a label for a DataFrame, a reference, a version or a file."""
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame):
+            return data, "DataFrame"
+        if isinstance(data, Dataset):
+            return data.to_pandas(), data.ref
+        if isinstance(data, DatasetVersion):
+            return self.get(data).to_pandas(), data.ref
+        if isinstance(data, str | os.PathLike) and Path(data).is_file():
+            return read_table(Path(data)), str(data)
+        if isinstance(data, str):
+            ds = self.get(data)
+            return ds.to_pandas(), ds.ref
+        raise InvalidInputError(
+            f"expected a DataFrame, a dataset reference like 'customers@2' or a table file, "
+            f"got {type(data).__name__}"
+        )
+
+    def expectations_path(self, name: str) -> Path:
+        return self.expectations_dir / f"{check_dataset_name(name)}.yaml"
+
+    def expectations(self, spec: Any) -> Expectations:
+        """Expectations from an object, a YAML path, or a dataset name (its saved file)."""
+        from shipyard.data.validation import Expectations
+
+        if isinstance(spec, Expectations):
+            return spec
+        if isinstance(spec, str | os.PathLike) and Path(spec).suffix in (".yaml", ".yml"):
+            path = Path(spec)
+        elif isinstance(spec, str):
+            path = self.expectations_path(spec.partition("@")[0])
+        else:
+            raise InvalidInputError(
+                f"expectations must be an Expectations object, a YAML path or a dataset name, "
+                f"got {type(spec).__name__}"
+            )
+        if not path.is_file():
+            raise NotFoundError(
+                f"no expectations file at {path}; `shipyard data add` writes one for a new "
+                "dataset, or write it yourself"
+            )
+        return Expectations.from_yaml(path.read_text())
+
+    def validate(self, data: Any, expectations: Any = None) -> ValidationReport:
+        """Check ``data`` against ``expectations`` (default: the saved file of its dataset)."""
+        from shipyard.data.validation import validate
+
+        df, label = self.frame(data)
+        if expectations is None:
+            if label in ("DataFrame",) or "@" not in label:
+                raise InvalidInputError(
+                    "name the expectations to check a DataFrame or file against, e.g. "
+                    "expectations='customers'"
+                )
+            expectations = label.partition("@")[0]
+        return validate(df, self.expectations(expectations))
+
+    def diff(self, old: str, new: str) -> DatasetDiff:
+        from shipyard.data.compare import diff_frames
+
+        a, b = self.get(old), self.get(new)
+        if a.version.kind == "files" or b.version.kind == "files":
+            raise InvalidStateError("diff compares tables; for folders use `shipyard data status`")
+        return diff_frames(a.to_pandas(), b.to_pandas(), old_name=a.ref, new_name=b.ref)
+
+    def status(self, name: str, path: str | os.PathLike[str]) -> FolderChanges:
+        """Which files under ``path`` differ from the latest version of folder dataset ``name``."""
+        from shipyard.data.folders import folder_status
+
+        root = Path(path)
+        if not root.is_dir():
+            raise InvalidInputError(f"{root} is not a folder")
+        manifest = self.get(name).manifest()
+        return folder_status(manifest, root, cache=self.hash_cache)
+
+    # -- analysis ----------------------------------------------------------------------
+
+    def profile(self, data: Any) -> Profile:
+        """Per-column statistics of a DataFrame, file or version."""
+        from shipyard.data.profiling import profile
+
+        df, _ = self.frame(data)
+        return profile(df)
+
+    def graph(self, data: Any, *, target: str | None = None) -> RelationshipGraph:
+        """How the variables relate (and to ``target``): see :mod:`shipyard.data.relationships`."""
+        from shipyard.data.relationships import relationship_graph
+
+        df, _ = self.frame(data)
+        return relationship_graph(df, target=target)
+
+    def report_html(self, data: Any, *, target: str | None = None, with_graph: bool = True) -> str:
+        """A self-contained HTML report: profile, and the relationship graph when asked."""
+        from shipyard.data.profiling import profile
+        from shipyard.data.relationships import relationship_graph
+        from shipyard.data.report_html import render_report
+
+        df, label = self.frame(data)
+        graph = relationship_graph(df, target=target) if with_graph else None
+        return render_report(profile(df), graph, title=label)
+
+    # -- derived versions ----------------------------------------------------------------
+
+    def split(
+        self,
+        ref: str,
+        *,
+        method: str = "random",
+        target: str | None = None,
+        time_column: str | None = None,
+        group_column: str | None = None,
+        test: float = 0.2,
+        valid: float = 0.0,
+        seed: int = 0,
+        run_id: str | None = None,
+    ) -> tuple[dict[str, DatasetVersion], LeakageReport]:
+        """Split a table version into train/valid/test versions of the same dataset.
+
+        Each part becomes a version with the source as lineage parent and the alias of its
+        part (``customers@train``, ``customers@valid``, ``customers@test``).
+
+        Returns:
+            ``({"train": version, ...}, leakage report across the parts)``.
+        """
+        from shipyard.data.splits import leakage_check, split_frame
+
+        source = self.get(ref)
+        df = source.to_pandas()
+        result = split_frame(
+            df,
+            method=method,
+            target=target,
+            time_column=time_column,
+            group_column=group_column,
+            test=test,
+            valid=valid,
+            seed=seed,
+        )
+        parts = {"train": result.train, "valid": result.valid, "test": result.test}
+        made: dict[str, DatasetVersion] = {}
+        for part, frame_ in parts.items():
+            if frame_ is None or len(frame_) == 0:
+                continue
+            made[part] = self.add(
+                source.version.name, frame_, description=f"{part} split of {source.ref}",
+                tags={"split": part, "split_method": method, "split_seed": str(seed)},
+                aliases=[part], parents=[source.version], step=f"split:{part}", run_id=run_id,
+            )  # fmt: skip
+        frames = {p: f for p, f in parts.items() if f is not None and len(f)}
+        return made, leakage_check(frames, group_column=group_column)
+
+    def clean(
+        self,
+        ref: str,
+        spec: Any,
+        *,
+        name: str | None = None,
+        run_id: str | None = None,
+    ) -> tuple[DatasetVersion, CleaningReport]:
+        """Apply a cleaning spec (object, dict or YAML path) and add the result as a version.
+
+        The fitted cleaner is stored too, as a scikit-learn transformer saved with skops; the
+        new version's tag ``cleaner`` names its object so serving can run the same cleaning.
+        """
+        from shipyard.data.cleaning import CleaningSpec, clean_frame
+
+        if isinstance(spec, str | os.PathLike) and Path(spec).is_file():
+            spec = CleaningSpec.from_yaml(Path(spec).read_text())
+        elif isinstance(spec, dict):
+            spec = CleaningSpec.from_dict(spec)
+        elif not isinstance(spec, CleaningSpec):
+            raise InvalidInputError(
+                "a cleaning spec is a CleaningSpec, a dict or the path of a YAML file"
+            )
+        source = self.get(ref)
+        cleaned, cleaner, report = clean_frame(source.to_pandas(), spec)
+        tags = {"cleaned_from": source.ref}
+        try:
+            import skops.io
+
+            tags["cleaner"] = self.objects.put_bytes(skops.io.dumps(cleaner.to_sklearn())).digest
+        except (ImportError, TypeError, ValueError) as exc:  # a spec with no sklearn twin
+            logger.info("cleaner of %s not exported: %s", source.ref, exc)
+        version = self.add(
+            name or source.version.name, cleaned, description=f"cleaned {source.ref}",
+            tags=tags, parents=[source.version], step="clean", run_id=run_id,
+        )  # fmt: skip
+        return version, report

@@ -1,0 +1,126 @@
+"""``shipyard data ...`` as a user runs it: a subprocess in a project folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "SHIPYARD_CACHE_DIR": str(cwd / ".cache")})
+    return subprocess.run(
+        [sys.executable, "-m", "shipyard.cli.main", "data", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "region": rng.choice(["north", "south"], n),
+            "income": rng.normal(50, 10, n).round(3),
+            "churn": (rng.random(n) < 0.3).astype(int),
+        }
+    )
+    df.to_csv(tmp_path / "customers.csv", index=False)
+    return tmp_path
+
+
+def test_add_log_validate_profile_graph_split_diff(project: Path) -> None:
+    added = json.loads(_ok(_run(project, "add", "customers", "customers.csv", "--json")))
+    assert added["ref"] == "customers@1" and added["created"] is True
+    again = json.loads(_ok(_run(project, "add", "customers", "customers.csv", "--json")))
+    assert again["ref"] == "customers@1" and again["created"] is False
+    assert (project / "expectations" / "customers.yaml").is_file()
+
+    log = json.loads(_ok(_run(project, "log", "customers", "--json")))
+    assert [v["ref"] for v in log] == ["customers@1"]
+    assert "passed" in _ok(_run(project, "validate", "customers@1"))
+
+    bad = pd.read_csv(project / "customers.csv")
+    bad.loc[[1, 2, 3], "region"] = "mars"
+    bad.to_csv(project / "bad.csv", index=False)
+    failed = _run(project, "validate", "bad.csv", "--expectations", "customers", "--json")
+    assert failed.returncode == 1, failed.stderr
+    report = json.loads(failed.stdout)
+    region = [r for r in report["results"] if r["column"] == "region" and not r["passed"]]
+    assert region and region[0]["bad_count"] == 3
+
+    _ok(_run(project, "profile", "customers@1", "--html", "profile.html"))
+    html = (project / "profile.html").read_text()
+    assert "<svg" in html and "https://" not in html
+    graph = json.loads(_ok(_run(project, "graph", "customers@1", "--target", "churn", "--json")))
+    assert any("customer_id" in json.dumps(s) for s in graph["leakage_suspects"])
+
+    split = json.loads(
+        _ok(
+            _run(
+                project,
+                "split",
+                "customers@1",
+                "--target",
+                "churn",
+                "--stratify",
+                "--test",
+                "0.2",
+                "--valid",
+                "0.1",
+                "--json",
+            )
+        )
+    )
+    assert set(split["versions"]) == {"train", "valid", "test"}
+    assert split["leakage"]["ok"] is True
+    d = json.loads(_ok(_run(project, "diff", "customers@1", "customers@train", "--json")))
+    assert d["old_rows"] == 300 and d["new_rows"] < 300
+    listing = json.loads(_ok(_run(project, "list", "--json")))
+    assert listing[0]["name"] == "customers"
+
+
+def test_folder_add_and_status(project: Path) -> None:
+    root = project / "images"
+    root.mkdir()
+    for i in range(5):
+        (root / f"{i}.bin").write_bytes(bytes([i]) * 64)
+    _ok(_run(project, "add", "images", "images"))
+    assert "matches" in _ok(_run(project, "status", "images", "images"))
+    (root / "0.bin").write_bytes(b"changed")
+    changes = json.loads(_ok(_run(project, "status", "images", "images", "--json")))
+    assert changes == {"added": [], "modified": ["0.bin"], "deleted": []}
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(None, "no such file"), ("", "empty"), ('a,b\n1,2\n3,"4\n5,6,7\n', "well-formed")],
+)
+def test_bad_files_exit_non_zero_with_a_clear_message(
+    project: Path, content: str | None, needle: str
+) -> None:
+    if content is not None:
+        (project / "input.csv").write_text(content)
+    result = _run(project, "add", "broken", "input.csv")
+    assert result.returncode == 2
+    assert needle in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,646 @@
+"""Folder manifests, the file-hash cache, scans, stores and status checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import blake3
+import pytest
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.data import folders
+from shipyard.data.folders import (
+    CacheEntry,
+    FileEntry,
+    FolderChanges,
+    FolderManifest,
+    HashCache,
+    folder_status,
+    scan_folder,
+    store_folder,
+)
+from shipyard.store import objects as objects_module
+from shipyard.store.objects import CHUNK, LocalObjectStore, hash_bytes
+
+DIGEST_A = hash_bytes(b"a")
+DIGEST_B = hash_bytes(b"b")
+
+
+@pytest.fixture
+def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cache files written moments ago too (real scans wait 2 s; see test_recent_files...)."""
+    monkeypatch.setattr(folders, "RACY_WINDOW_NS", -3600 * 10**9)
+
+
+@pytest.fixture
+def hash_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file the scans open to hash (the files are still hashed)."""
+    calls: list[str] = []
+    original = folders._hash_file
+
+    def spy(path: str, size: int, root: str) -> str:
+        calls.append(path)
+        return original(path, size, root)
+
+    monkeypatch.setattr(folders, "_hash_file", spy)
+    return calls
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[HashCache]:
+    with HashCache(tmp_path / "cache" / "file-hashes.db") as c:
+        yield c
+
+
+def _write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def _tree(seed: int = 0, n: int = 30) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    files = {
+        f"d{i % 4}/sub{i % 3}/file-{i}.bin": rng.randbytes(rng.randint(0, 3000)) for i in range(n)
+    }
+    files["top.txt"] = b"top"
+    return files
+
+
+def _expected(files: dict[str, bytes]) -> FolderManifest:
+    return FolderManifest(
+        tuple(FileEntry(rel, len(d), blake3.blake3(d).hexdigest()) for rel, d in files.items())
+    )
+
+
+def _set_mtime(path: Path, ns: int) -> None:
+    os.utime(path, ns=(ns, ns))
+
+
+def _wait_for_new_timestamp(path: Path) -> None:
+    """Sleep until the filesystem clock has moved past ``path``'s timestamps."""
+    stamp = max(path.stat().st_mtime_ns, path.stat().st_ctime_ns)
+    while time.time_ns() < stamp + 50_000_000:
+        time.sleep(0.01)
+
+
+# -- manifests ------------------------------------------------------------------------------
+
+
+def test_manifest_encoding_is_canonical_and_pinned() -> None:
+    manifest = FolderManifest((FileEntry("b/x.txt", 1, DIGEST_B), FileEntry("a.txt", 1, DIGEST_A)))
+
+    assert manifest.to_bytes() == (
+        b'{"format":"shipyard.folder-manifest","version":1,"files":'
+        b'[["a.txt",1,"' + DIGEST_A.encode() + b'"],["b/x.txt",1,"' + DIGEST_B.encode() + b'"]]}'
+    )
+    assert manifest.digest == blake3.blake3(manifest.to_bytes()).hexdigest()
+    assert FolderManifest.from_bytes(manifest.to_bytes()) == manifest
+    assert manifest.total_size == 2
+    assert len(manifest) == 2
+
+
+def test_manifest_digest_does_not_depend_on_entry_order() -> None:
+    entries = [FileEntry(f"dir{i % 5}/f{i}", i, hash_bytes(bytes([i]))) for i in range(50)]
+    shuffled = entries[:]
+    random.Random(1).shuffle(shuffled)
+
+    a, b = FolderManifest(tuple(entries)), FolderManifest(tuple(shuffled))
+
+    assert a == b
+    assert a.digest == b.digest
+    assert [e.path for e in a.entries] == sorted(e.path for e in entries)
+
+
+def test_manifest_non_ascii_paths_round_trip() -> None:
+    manifest = FolderManifest((FileEntry("données/été.csv", 1, DIGEST_A),))
+    assert manifest.to_bytes().isascii()
+    assert FolderManifest.from_bytes(manifest.to_bytes()) == manifest
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ((FileEntry("../escape", 1, DIGEST_A),), "'..' part"),
+        ((FileEntry("/abs", 1, DIGEST_A),), "relative"),
+        ((FileEntry("a//b", 1, DIGEST_A),), "empty"),
+        ((FileEntry("", 1, DIGEST_A),), "non-empty"),
+        ((FileEntry("a", -1, DIGEST_A),), "size"),
+        ((FileEntry("a", 1, "xyz"),), "64 lowercase hex"),
+        ((FileEntry("a", 1, DIGEST_A), FileEntry("a", 1, DIGEST_B)), "twice"),
+    ],
+)
+def test_manifest_refuses_bad_entries(entries: tuple[FileEntry, ...], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        FolderManifest(entries)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b"[]", "format"),
+        (json.dumps({"format": "other"}).encode(), "format"),
+        (
+            json.dumps({"format": "shipyard.folder-manifest", "version": 99, "files": []}).encode(),
+            "version 99",
+        ),
+        (json.dumps({"format": "shipyard.folder-manifest", "version": 1}).encode(), "'files'"),
+        (
+            json.dumps(
+                {"format": "shipyard.folder-manifest", "version": 1, "files": [["a", 1]]}
+            ).encode(),
+            "path, size, digest",
+        ),
+        (
+            json.dumps(
+                {
+                    "format": "shipyard.folder-manifest",
+                    "version": 1,
+                    "files": [["../a", 1, DIGEST_A]],
+                }
+            ).encode(),
+            "'..'",
+        ),
+    ],
+)
+def test_manifest_from_bytes_refuses_what_is_not_a_manifest(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        FolderManifest.from_bytes(data)
+
+
+def test_manifest_diff() -> None:
+    old = FolderManifest(
+        (
+            FileEntry("same", 1, DIGEST_A),
+            FileEntry("changed", 1, DIGEST_A),
+            FileEntry("gone", 1, DIGEST_A),
+        )
+    )
+    new = FolderManifest(
+        (
+            FileEntry("same", 1, DIGEST_A),
+            FileEntry("changed", 1, DIGEST_B),
+            FileEntry("new", 1, DIGEST_A),
+        )
+    )
+
+    changes = old.diff(new)
+
+    assert changes == FolderChanges(added=("new",), modified=("changed",), deleted=("gone",))
+    assert changes
+    assert not old.diff(old)
+    assert new.diff(old) == FolderChanges(added=("gone",), modified=("changed",), deleted=("new",))
+
+
+# -- scanning -------------------------------------------------------------------------------
+
+
+def test_scan_matches_blake3_of_every_file_on_many_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(folders, "BIG_FILE", 2 * CHUNK)  # exercise blake3's own threads too
+    files = _tree(n=600)
+    rng = random.Random(7)
+    for size in (0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17):
+        files[f"sizes/{size}.bin"] = rng.randbytes(size)
+    root = _write_tree(tmp_path / "data", files)
+
+    manifest = scan_folder(root, cache=None, workers=4)
+
+    assert manifest == _expected(files)
+    assert scan_folder(root, cache=None, workers=1) == manifest
+
+
+def test_scan_digest_is_the_same_whatever_the_creation_order(tmp_path: Path) -> None:
+    files = _tree(seed=3)
+    items = list(files.items())
+    first = _write_tree(tmp_path / "one", dict(items))
+    second = _write_tree(tmp_path / "two", dict(reversed(items)))
+
+    a = scan_folder(first, cache=None)
+    b = scan_folder(second, cache=None)
+
+    assert a.digest == b.digest == _expected(files).digest
+    assert scan_folder(first, cache=None).digest == a.digest  # and across runs
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_unchanged_folder_is_scanned_again_without_reading_any_file(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str]
+) -> None:
+    files = _tree(n=200)
+    root = _write_tree(tmp_path / "data", files)
+    first = scan_folder(root, cache=cache)
+    assert len(hash_calls) == len(files)
+    hash_calls.clear()
+
+    second = scan_folder(root, cache=cache)
+
+    assert hash_calls == []
+    assert second == first == _expected(files)
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_cache_survives_a_new_instance(tmp_path: Path, hash_calls: list[str]) -> None:
+    root = _write_tree(tmp_path / "data", _tree())
+    db = tmp_path / "cache" / "file-hashes.db"
+    with HashCache(db) as first_cache:
+        first = scan_folder(root, cache=first_cache)
+    hash_calls.clear()
+
+    with HashCache(db) as second_cache:
+        assert scan_folder(root, cache=second_cache) == first
+
+    assert hash_calls == []
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_changes_are_detected_through_the_cache(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str]
+) -> None:
+    files = _tree(n=40)
+    root = _write_tree(tmp_path / "data", files)
+    scan_folder(root, cache=cache)
+    hash_calls.clear()
+    same_size = "d1/sub1/file-1.bin"
+    path = root / same_size
+    old_mtime = path.stat().st_mtime_ns
+    _wait_for_new_timestamp(path)
+
+    files[same_size] = bytes(b ^ 0xFF for b in files[same_size])  # same size, new bytes
+    path.write_bytes(files[same_size])
+    _set_mtime(path, old_mtime + 1_000_000_000)
+    files["new/added.bin"] = b"added"
+    _write_tree(root, {"new/added.bin": b"added"})
+    (root / "d0/sub0/file-0.bin").unlink()
+    del files["d0/sub0/file-0.bin"]
+    files["top.txt"] = b"longer than before"
+    (root / "top.txt").write_bytes(files["top.txt"])
+
+    manifest = scan_folder(root, cache=cache)
+
+    assert manifest == _expected(files)
+    assert sorted(Path(p).relative_to(root).as_posix() for p in hash_calls) == sorted(
+        [same_size, "new/added.bin", "top.txt"]
+    )
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_new_bytes_behind_a_restored_mtime_are_caught_by_ctime(
+    tmp_path: Path, cache: HashCache
+) -> None:
+    root = _write_tree(tmp_path / "data", {"a.bin": b"x" * 100})
+    path = root / "a.bin"
+    before = scan_folder(root, cache=cache)
+    stat = path.stat()
+    _wait_for_new_timestamp(path)
+
+    path.write_bytes(b"y" * 100)  # same size; then the mtime is put back, as `touch -d` would
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns
+
+    after = scan_folder(root, cache=cache)
+    assert after.entries[0].digest == hash_bytes(b"y" * 100) != before.entries[0].digest
+
+
+def test_recently_written_files_are_not_cached_yet(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str]
+) -> None:
+    root = _write_tree(tmp_path / "data", {"old.bin": b"old", "new.bin": b"new"})
+    # An old mtime does not make a file safe to cache: utime itself set its ctime to now.
+    _set_mtime(root / "old.bin", time.time_ns() - 60 * 10**9)
+
+    scan_folder(root, cache=cache)
+    hash_calls.clear()
+    scan_folder(root, cache=cache)
+
+    assert sorted(Path(p).name for p in hash_calls) == ["new.bin", "old.bin"]
+    assert cache.lookup(root) == {}
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_rows_of_deleted_files_are_dropped(tmp_path: Path, cache: HashCache) -> None:
+    root = _write_tree(tmp_path / "data", {"keep.bin": b"k", "drop.bin": b"d"})
+    scan_folder(root, cache=cache)
+    assert set(cache.lookup(root)) == {str(root / "keep.bin"), str(root / "drop.bin")}
+
+    (root / "drop.bin").unlink()
+    scan_folder(root, cache=cache)
+
+    assert set(cache.lookup(root)) == {str(root / "keep.bin")}
+
+
+def test_cache_lookup_is_limited_to_the_folder(tmp_path: Path, cache: HashCache) -> None:
+    row = CacheEntry(1, 2, 3, 4, DIGEST_A)
+    cache.update(
+        {
+            "/data/x/a": row,
+            "/data/x/sub/b": row,
+            "/data/x0/c": row,  # "0" sorts right after "/"
+            "/data/x.d": row,
+            "/data/y": row,
+        }
+    )
+    assert set(cache.lookup("/data/x")) == {"/data/x/a", "/data/x/sub/b"}
+    assert set(cache.lookup("/")) == {
+        "/data/x/a",
+        "/data/x/sub/b",
+        "/data/x0/c",
+        "/data/x.d",
+        "/data/y",
+    }
+    cache.update({}, remove=["/data/x/a"])
+    assert set(cache.lookup("/data/x")) == {"/data/x/sub/b"}
+
+
+def test_cache_keeps_inodes_beyond_the_signed_64_bit_range(cache: HashCache) -> None:
+    row = CacheEntry(1, 2, 3, 2**64 - 5, DIGEST_A)
+    cache.update({"/big/inode": row})
+    assert cache.lookup("/big") == {"/big/inode": row}
+
+
+@pytest.mark.usefixtures("no_racy_window")
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda p: p.write_bytes(b"this is not a database" * 100), id="garbage"),
+        pytest.param(
+            lambda p: p.write_bytes(p.read_bytes()[:100] + b"\x00" * (len(p.read_bytes()) - 100)),
+            id="zeroed-pages",
+        ),
+    ],
+)
+def test_corrupt_cache_is_rebuilt_not_fatal(
+    tmp_path: Path,
+    hash_calls: list[str],
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path], Any],
+) -> None:
+    files = _tree(n=50)
+    root = _write_tree(tmp_path / "data", files)
+    db = tmp_path / "cache" / "file-hashes.db"
+    with HashCache(db) as c:
+        scan_folder(root, cache=c)
+        c._open().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damage(db)
+    hash_calls.clear()
+
+    with caplog.at_level(logging.WARNING, logger="shipyard.data.folders"), HashCache(db) as c:
+        assert scan_folder(root, cache=c) == _expected(files)
+        assert len(hash_calls) == len(files)
+        hash_calls.clear()
+        assert scan_folder(root, cache=c) == _expected(files)
+
+    assert hash_calls == [], "the rebuilt cache works"
+    assert "file-hash cache" in caplog.text
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_cache_that_cannot_be_opened_only_costs_hashing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = _tree(n=10)
+    root = _write_tree(tmp_path / "data", files)
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+
+    with caplog.at_level(logging.WARNING, logger="shipyard.data.folders"):
+        cache = HashCache(tmp_path / "blocked" / "file-hashes.db")
+        assert scan_folder(root, cache=cache) == _expected(files)
+        assert scan_folder(root, cache=cache) == _expected(files)
+
+    assert caplog.text.count("file-hash cache") == 1, "warned once, not on every call"
+
+
+def test_cache_is_shared_by_concurrent_writers(tmp_path: Path) -> None:
+    db = tmp_path / "file-hashes.db"
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            with HashCache(db) as c:
+                for batch in range(10):
+                    c.update(
+                        {
+                            f"/w{worker}/f{batch}-{i}": CacheEntry(i, i, i, i, DIGEST_A)
+                            for i in range(100)
+                        }
+                    )
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    with HashCache(db) as c:
+        assert len(c.lookup("/")) == 4 * 10 * 100
+
+
+# -- what a scan includes ------------------------------------------------------------------
+
+
+def test_symlinks_inside_are_followed_outside_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = _write_tree(tmp_path / "data", {"real/a.bin": b"a", "b.bin": b"b"})
+    outside = _write_tree(tmp_path / "outside", {"secret.bin": b"s"})
+    (root / "link-to-file").symlink_to(root / "b.bin")
+    (root / "link-to-dir").symlink_to(root / "real")
+    (root / "real" / "loop").symlink_to(root)  # back to an ancestor: not entered again
+    (root / "escape-file").symlink_to(outside / "secret.bin")
+    (root / "escape-dir").symlink_to(outside)
+    (root / "broken").symlink_to(root / "nowhere")
+    os.mkfifo(root / "pipe")
+
+    with caplog.at_level(logging.WARNING, logger="shipyard.data.folders"):
+        manifest = scan_folder(root, cache=None)
+
+    assert [e.path for e in manifest.entries] == [
+        "b.bin",
+        "link-to-dir/a.bin",
+        "link-to-file",
+        "real/a.bin",
+    ]
+    assert manifest.entries[2].digest == hash_bytes(b"b")
+    for skipped in ("outside the folder", "broken symlinks", "loop", "special files"):
+        assert skipped in caplog.text
+
+
+def test_scan_errors_name_the_path_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="does not exist") as caught:
+        scan_folder(tmp_path / "missing", cache=None)
+    assert str(tmp_path / "missing") in str(caught.value)
+
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(InvalidInputError, match="is a file, not a folder"):
+        scan_folder(tmp_path / "file.txt", cache=None)
+
+    empty = tmp_path / "empty"
+    (empty / "only" / "folders").mkdir(parents=True)
+    (empty / "outside-link").symlink_to(tmp_path / "file.txt")
+    with pytest.raises(InvalidInputError, match="holds no files") as caught:
+        scan_folder(empty, cache=None)
+    assert str(empty) in str(caught.value)
+
+    with pytest.raises(InvalidInputError, match="workers"):
+        scan_folder(tmp_path, cache=None, workers=0)
+
+
+def test_unreadable_file_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _write_tree(tmp_path / "data", {"ok.bin": b"ok", "locked.bin": b"locked"})
+    locked = str(root / "locked.bin")
+    real_open = os.open
+
+    def deny(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path) == locked:  # chmod 000 does not stop root, so deny it here
+            raise PermissionError(13, "Permission denied", locked)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(folders.os, "open", deny)
+    with pytest.raises(InvalidInputError, match="cannot read") as caught:
+        scan_folder(root, cache=None)
+    assert locked in str(caught.value)
+    assert "chmod" in str(caught.value)
+
+
+def test_file_that_changes_size_while_hashed_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _write_tree(tmp_path / "data", {"grows.bin": b"x" * 10})
+    original = folders._hash_file
+
+    def grow_then_hash(path: str, size: int, root_: str) -> str:
+        Path(path).write_bytes(b"x" * 20)
+        return original(path, size, root_)
+
+    monkeypatch.setattr(folders, "_hash_file", grow_then_hash)
+    with pytest.raises(InvalidInputError, match="changed while the folder was being scanned"):
+        scan_folder(root, cache=None)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_status_of_an_unchanged_folder_reads_nothing(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str]
+) -> None:
+    root = _write_tree(tmp_path / "data", _tree(n=100))
+    manifest = scan_folder(root, cache=cache)
+    hash_calls.clear()
+
+    assert folder_status(manifest, root, cache=cache) == FolderChanges()
+    assert hash_calls == []
+
+
+def test_status_without_a_cache_hashes_only_same_size_files(
+    tmp_path: Path, hash_calls: list[str]
+) -> None:
+    files = {"same.bin": b"aaaa", "resized.bin": b"bbbb", "kept.bin": b"cccc", "gone.bin": b"d"}
+    root = _write_tree(tmp_path / "data", files)
+    manifest = scan_folder(root, cache=None)
+    hash_calls.clear()
+    (root / "same.bin").write_bytes(b"AAAA")
+    (root / "resized.bin").write_bytes(b"bigger now")
+    (root / "gone.bin").unlink()
+    (root / "added.bin").write_bytes(b"new")
+
+    changes = folder_status(manifest, root, cache=None)
+
+    assert changes == FolderChanges(
+        added=("added.bin",), modified=("resized.bin", "same.bin"), deleted=("gone.bin",)
+    )
+    assert sorted(Path(p).name for p in hash_calls) == ["kept.bin", "same.bin"]
+
+
+def test_status_of_an_emptied_folder_lists_every_file_deleted(tmp_path: Path) -> None:
+    root = _write_tree(tmp_path / "data", {"a": b"a", "b/c": b"c"})
+    manifest = scan_folder(root, cache=None)
+    (root / "a").unlink()
+    (root / "b" / "c").unlink()
+
+    assert folder_status(manifest, root, cache=None) == FolderChanges(deleted=("a", "b/c"))
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        folder_status(manifest, tmp_path / "missing", cache=None)
+
+
+# -- storing --------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_store_folder_stores_files_and_manifest_and_reads_nothing_twice(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _tree(n=120)
+    files["dup-1.bin"] = files["dup-2.bin"] = b"duplicate"
+    root = _write_tree(tmp_path / "data", files)
+    store = LocalObjectStore(tmp_path / "objects")
+
+    manifest = store_folder(root, store, cache=cache, workers=3)
+
+    assert manifest == _expected(files)
+    assert hash_calls == [], "new files are hashed while they are copied"
+    assert FolderManifest.from_bytes(store.get_bytes(manifest.digest)) == manifest
+    for rel, data in files.items():
+        assert store.get_bytes(hash_bytes(data)) == data, rel
+    assert scan_folder(root, cache=cache) == manifest  # the cache was filled
+    assert hash_calls == []
+
+    def no_copy(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("an unchanged folder's files were read again")
+
+    monkeypatch.setattr(objects_module, "_copy_hashing", no_copy)
+    assert store_folder(root, store, cache=cache) == manifest
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_store_folder_copies_known_files_whose_objects_are_missing(
+    tmp_path: Path, cache: HashCache
+) -> None:
+    files = _tree(n=20)
+    root = _write_tree(tmp_path / "data", files)
+    manifest = scan_folder(root, cache=cache)  # cache warm, store empty
+    store = LocalObjectStore(tmp_path / "objects")
+
+    assert store_folder(root, store, cache=cache) == manifest
+    assert {d for d, _ in store.iter_objects()} == {e.digest for e in manifest.entries} | {
+        manifest.digest
+    }
+
+
+def test_store_folder_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInputError, match="holds no files"):
+        store_folder(tmp_path / "empty", store, cache=None)
+
+    root = _write_tree(tmp_path / "data", {"a.bin": b"a", "b.bin": b"b"})
+    locked = str(root / "b.bin")
+    real_open = os.open
+
+    def deny(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(objects_module.os, "open", deny)
+    with pytest.raises(InvalidInputError, match="cannot read") as caught:
+        store_folder(root, store, cache=None)
+    assert locked in str(caught.value)
+    assert list(store.iter_objects()) == []
