@@ -124,3 +124,26 @@ def test_bad_files_exit_non_zero_with_a_clear_message(
     result = _run(project, "add", "broken", "input.csv")
     assert result.returncode == 2
     assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_data_command_offers_json() -> None:
+    from typer.main import get_command
+
+    from shipyard.cli.data import app
+
+    group = get_command(app)
+    missing = [
+        name
+        for name, command in group.commands.items()  # type: ignore[attr-defined]
+        if "--json" not in {opt for p in command.params for opt in p.opts}
+    ]
+    assert missing == []
+
+
+def test_alias_and_checkout(project: Path) -> None:
+    _ok(_run(project, "add", "customers", "customers.csv"))
+    moved = json.loads(_ok(_run(project, "alias", "customers@1", "gold", "--json")))
+    assert "gold" in moved["aliases"]
+    out = json.loads(_ok(_run(project, "checkout", "customers@gold", "out", "--json")))
+    back = pd.read_parquet(out["written"][0])
+    pd.testing.assert_frame_equal(back, pd.read_csv(project / "customers.csv"))

@@ -145,17 +145,22 @@ def show(ref: RefArg, as_json: JsonFlag = False) -> None:
 def checkout(
     ref: RefArg,
     dest: Annotated[Path, typer.Argument(help="Folder to write into.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Write a version out: a folder's files, or a table as DEST/NAME.parquet."""
     ds = _catalog().get(ref)
     if ds.version.kind == "files":
         ds.checkout(dest)
-        c.console().print(c.text(f"wrote {ds.version.num_files} files of {ds.ref} to {dest}"))
+        written = [str((dest / p).resolve()) for p in ds.files()]
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / f"{ds.version.name}.parquet"
+        ds.to_pandas().to_parquet(target)
+        written = [str(target.resolve())]
+    if as_json:
+        c.print_json({"ref": ds.ref, "written": written})
         return
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / f"{ds.version.name}.parquet"
-    ds.to_pandas().to_parquet(target)
-    c.console().print(c.text(f"wrote {ds.ref} to {target}"))
+    c.console().print(c.text(f"wrote {ds.ref} to {dest} ({len(written)} file(s))"))
 
 
 @app.command("validate")
@@ -364,7 +369,14 @@ def status(
 
 
 @app.command("alias")
-def alias(ref: RefArg, name: Annotated[str, typer.Argument(help="Alias, e.g. train.")]) -> None:
+def alias(
+    ref: RefArg,
+    name: Annotated[str, typer.Argument(help="Alias, e.g. train.")],
+    as_json: JsonFlag = False,
+) -> None:
     """Point NAME@ALIAS at the version REF names."""
     v = _catalog().store.set_alias(ref, name)
+    if as_json:
+        c.print_json(v.to_dict())
+        return
     c.console().print(c.text(f"{v.name}@{name} -> {v.ref}"))
