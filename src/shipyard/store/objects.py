@@ -145,10 +145,10 @@ def _pool_map(
         return []
     batches = _batches(items, batch)
     if workers == 1 or len(batches) == 1:
-        return [r for batch in batches for r in fn(batch)]
+        return [r for part in batches for r in fn(part)]
     pool = ThreadPoolExecutor(max_workers=min(workers, len(batches)))
     try:
-        futures = [pool.submit(fn, batch) for batch in batches]
+        futures = [pool.submit(fn, part) for part in batches]
         return [r for future in futures for r in future.result()]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

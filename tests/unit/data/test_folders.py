@@ -17,6 +17,7 @@ import blake3
 import pytest
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.validation import check_artifact_path
 from shipyard.data import folders
 from shipyard.data.folders import (
     CacheEntry,
@@ -29,6 +30,7 @@ from shipyard.data.folders import (
     store_folder,
 )
 from shipyard.store import objects as objects_module
+from shipyard.store.manifest import decode_manifest, encode_manifest
 from shipyard.store.objects import CHUNK, LocalObjectStore, hash_bytes
 
 DIGEST_A = hash_bytes(b"a")
@@ -111,6 +113,18 @@ def test_manifest_encoding_is_canonical_and_pinned() -> None:
     assert len(manifest) == 2
 
 
+def test_manifest_bytes_are_what_the_store_reads(tmp_path: Path) -> None:
+    files = _tree(n=20)
+    manifest = scan_folder(_write_tree(tmp_path / "data", files), cache=None)
+
+    assert manifest.to_bytes() == encode_manifest(
+        (rel, len(data), hash_bytes(data)) for rel, data in files.items()
+    )
+    assert decode_manifest(manifest.to_bytes()) == [
+        (e.path, e.size, e.digest) for e in manifest.entries
+    ]
+
+
 def test_manifest_digest_does_not_depend_on_entry_order() -> None:
     entries = [FileEntry(f"dir{i % 5}/f{i}", i, hash_bytes(bytes([i]))) for i in range(50)]
     shuffled = entries[:]
@@ -132,9 +146,11 @@ def test_manifest_non_ascii_paths_round_trip() -> None:
 @pytest.mark.parametrize(
     ("entries", "message"),
     [
-        ((FileEntry("../escape", 1, DIGEST_A),), "'..' part"),
-        ((FileEntry("/abs", 1, DIGEST_A),), "relative"),
-        ((FileEntry("a//b", 1, DIGEST_A),), "empty"),
+        ((FileEntry("../escape", 1, DIGEST_A),), "outside"),
+        ((FileEntry("/abs", 1, DIGEST_A),), "absolute"),
+        ((FileEntry("a//b", 1, DIGEST_A),), "not normalised; write it as 'a/b'"),
+        ((FileEntry("./a", 1, DIGEST_A),), "not normalised"),
+        ((FileEntry("a\\b", 1, DIGEST_A),), "backslash"),
         ((FileEntry("", 1, DIGEST_A),), "non-empty"),
         ((FileEntry("a", -1, DIGEST_A),), "size"),
         ((FileEntry("a", 1, "xyz"),), "64 lowercase hex"),
@@ -144,6 +160,27 @@ def test_manifest_non_ascii_paths_round_trip() -> None:
 def test_manifest_refuses_bad_entries(entries: tuple[FileEntry, ...], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         FolderManifest(entries)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a", "a/b", "a b/c", "é/ü", "..a/b..", ".hidden/x", "a/.", "a/..", "./a", "../a", "a/./b",
+        "a//b", "a/", "/a", "C:x", "c:/x", "1:x", " ", " /a", "a/ ", "a\\b", "a\x00b", "",
+        "x" * 1024, "x" * 1025, "a/" * 400 + "b",
+    ],
+)  # fmt: skip
+def test_manifest_paths_are_checked_exactly_as_the_store_checks_them(path: str) -> None:
+    try:
+        accepted = check_artifact_path(path) == path
+    except InvalidInputError:
+        accepted = False
+    assert folders._plainly_valid(path) <= accepted, "the fast path accepted a bad path"
+    if accepted:
+        assert FolderManifest((FileEntry(path, 1, DIGEST_A),)).entries[0].path == path
+    else:
+        with pytest.raises(InvalidInputError):
+            FolderManifest((FileEntry(path, 1, DIGEST_A),))
 
 
 @pytest.mark.parametrize(
@@ -500,6 +537,14 @@ def test_scan_errors_name_the_path_and_the_fix(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError, match="workers"):
         scan_folder(tmp_path, cache=None, workers=0)
+
+
+@pytest.mark.parametrize("name", ["back\\slash.bin", "C:drive.bin", " "])
+def test_names_a_manifest_cannot_hold_are_refused(tmp_path: Path, name: str) -> None:
+    root = _write_tree(tmp_path / "data", {"ok.bin": b"ok", name: b"x"})
+    with pytest.raises(InvalidInputError, match="cannot be listed in a folder manifest") as caught:
+        scan_folder(root, cache=None)
+    assert repr(str(root / name)) in str(caught.value)
 
 
 def test_unreadable_file_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
