@@ -10,7 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.core.errors import InvalidInputError, NotFoundError, SchemaMismatchError
+from shipyard.core.errors import (
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    SchemaMismatchError,
+)
+from shipyard.store.schema import dataset_versions
 
 
 @pytest.fixture
@@ -199,3 +205,33 @@ def test_doctor_and_gc_keep_dataset_objects(sy: Any, data: Any, tmp_path: Path) 
     assert gc(tracker.store, tracker.objects, older_than_s=0).objects_deleted == ()
     assert data.get("files@1").checkout(tmp_path / "back").joinpath("a.txt").read_text() == "a"
     pd.testing.assert_frame_equal(data.get("customers").to_pandas(), _customers())
+
+    # The small file lives in a pack: losing the pack is reported against the version.
+    from shipyard.store.manifest import decode_stored_manifest
+
+    stored = data.get("files@1").version.object_digest
+    _, packs = decode_stored_manifest(tracker.objects.get_bytes(stored))
+    tracker.objects.delete(packs[0])
+    report = doctor(tracker.store, tracker.objects)
+    assert [(m.run_id, m.path) for m in report.missing] == [("files@1", "(pack 0: 1 file)")]
+
+
+def test_gc_stops_at_a_manifest_it_cannot_read(sy: Any, data: Any, tmp_path: Path) -> None:
+    from shipyard.store.maintenance import doctor, gc
+    from shipyard.store.manifest import decode_stored_manifest
+
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    version = data.add("files", root)
+    tracker = sy.tracker()
+    _, packs = decode_stored_manifest(tracker.objects.get_bytes(version.object_digest))
+    future = b'{"format":"shipyard.folder-manifest","version":99,"files":[]}'
+    newer = tracker.objects.put_bytes(future).digest
+    tracker.store.db.write(  # as if a newer shipyard had written this version
+        lambda conn: conn.execute(dataset_versions.update().values(object_digest=newer))
+    )
+    for check in (doctor, lambda s, o: gc(s, o, older_than_s=0)):
+        with pytest.raises(InvalidStateError, match=r"files@1 .*cannot be read.*upgrade"):
+            check(tracker.store, tracker.objects)
+    assert tracker.objects.exists(packs[0]), "gc deleted nothing"

@@ -1,9 +1,9 @@
 """The data catalog: adding, reading, validating, profiling, cleaning and splitting versions.
 
 A :class:`DataCatalog` ties the dataset records (``SqlDatasetStore``) to the bytes
-(the object store). Tables are normalised to Parquet; folders are stored file by
-file as content-addressed objects plus a JSON manifest. Every version carries its
-inferred schema and a profile; the first version of a dataset also writes an
+(the object store). Tables are normalised to Parquet; folders are stored as
+content-addressed objects (small files packed together) plus a JSON manifest. Every
+version carries its inferred schema and a profile; the first version of a dataset also writes an
 editable expectations file, ``<expectations_dir>/<name>.yaml``.
 """
 
@@ -124,15 +124,12 @@ class Dataset:
 
     def checkout(self, dest: str | os.PathLike[str]) -> Path:
         """Write the folder's files under ``dest`` (each hash-checked, none outside it)."""
-        root = Path(dest)
-        root.mkdir(parents=True, exist_ok=True)
-        resolved = root.resolve()
-        for entry in self.manifest().entries:
-            target = (root / entry.path).resolve()
-            if os.path.commonpath([target, resolved]) != str(resolved):
-                raise InvalidInputError(f"manifest path {entry.path!r} leaves {root}")
-            self.catalog.objects.get_to_path(entry.digest, target)
-        return root
+        from shipyard.data.folder_store import checkout_folder
+
+        if self.version.kind != "files":
+            raise InvalidStateError(f"{self.ref} is a table; use .to_pandas()")
+        checkout_folder(self.catalog.objects, self.version.object_digest, dest)
+        return Path(dest)
 
 
 class DataCatalog:
@@ -292,17 +289,17 @@ class DataCatalog:
         step: str,
         run_id: str | None,
     ) -> DatasetVersion:
-        from shipyard.data.folders import scan_folder
+        from shipyard.data.folder_store import store_folder
 
-        manifest = scan_folder(root, cache=self.hash_cache)
-        if not manifest.entries:
-            raise InvalidInputError(f"folder {root} has no files to version")
-        self.objects.put_files(
-            [root / e.path for e in manifest.entries], digests=[e.digest for e in manifest.entries]
-        )
-        info = self.objects.put_bytes(manifest.to_bytes())
+        try:
+            latest = self.store.resolve(f"{name}@latest")
+            previous = latest.object_digest if latest.kind == "files" else None
+        except NotFoundError:
+            previous = None
+        stored = store_folder(root, self.objects, cache=self.hash_cache, previous=previous)
+        manifest = stored.manifest
         version, _ = self.store.add_version(
-            name, digest=manifest.digest, kind="files", object_digest=info.digest,
+            name, digest=manifest.digest, kind="files", object_digest=stored.object_digest,
             source=str(root), size_bytes=manifest.total_size, num_files=len(manifest.entries),
             description=description, tags=tags, parents=parents, step=step, run_id=run_id,
         )  # fmt: skip

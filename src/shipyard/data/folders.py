@@ -21,11 +21,11 @@ also use blake3's own threads).
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import itertools
-import json
 import logging
 import os
-import re
 import sqlite3
 import stat
 import string
@@ -38,14 +38,18 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import blake3
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.core.validation import ARTIFACT_PATH_MAX, check_artifact_path
-from shipyard.store.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, encode_manifest
-from shipyard.store.objects import BIG_FILE, CHUNK, ObjectStore, check_digest, check_workers
+from shipyard.core.validation import (
+    ARTIFACT_PATH_MAX,
+    check_artifact_path,
+    is_normal_artifact_path,
+)
+from shipyard.store.manifest import decode_stored_manifest, encode_manifest
+from shipyard.store.objects import BIG_FILE, CHUNK, check_digest, check_workers
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,32 @@ _INODE_WRAP = 1 << 64
 _INODE_SIGNED_MAX = (1 << 63) - 1
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with Python's cyclic garbage collector paused.
+
+    A folder of 100,000 files makes about a million small containers (stat records,
+    cache rows, manifest rows) that live until the call ends; the collector would
+    walk all of them again and again while they are made (measured: 40% of the time
+    spent building a manifest). Reference counting still frees everything at once.
+    """
+
+    @functools.wraps(fn)
+    def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
 def default_hash_workers() -> int:
     """Threads for hashing: two per CPU (at most 16), enough to overlap reads and hashing."""
     return min(16, 2 * (os.cpu_count() or 1))
@@ -72,9 +102,10 @@ def default_hash_workers() -> int:
 # -- manifests ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """One file of a folder: its path relative to the folder (POSIX, ``/``), size, digest."""
+class FileEntry(NamedTuple):
+    """One file of a folder: its path relative to the folder (POSIX, ``/``), size, digest.
+
+    A named tuple: a manifest holds 100,000 of them, made 6x faster than dataclasses."""
 
     path: str
     size: int
@@ -99,7 +130,7 @@ class FolderChanges:
 def _check_relative_path(path: object) -> str:
     """A manifest path: one ``check_artifact_path`` accepts (the store checks manifests with
     it), already in its normal form: relative, ``/`` separators, no ``.``/``..``/empty part."""
-    if isinstance(path, str) and _plainly_valid(path):
+    if isinstance(path, str) and is_normal_artifact_path(path) and not _bad_top_name(path):
         return path
     try:
         norm = check_artifact_path(path)
@@ -108,19 +139,6 @@ def _check_relative_path(path: object) -> str:
     if norm != path:
         raise InvalidInputError(f"manifest path {path!r} is not normalised; write it as {norm!r}")
     return norm
-
-
-_PLAIN_PATH = re.compile(r"(?:[^/\\\x00]+/)*[^/\\\x00]+")
-
-
-def _plainly_valid(path: str) -> bool:
-    """The fast yes of :func:`_check_relative_path` (a manifest holds 100,000 of them)."""
-    return (
-        _PLAIN_PATH.fullmatch(path) is not None
-        and len(path) <= ARTIFACT_PATH_MAX
-        and not _bad_top_name(path)
-        and not {".", ".."}.intersection(path.split("/"))
-    )
 
 
 def _check_entry(entry: object) -> FileEntry:
@@ -169,11 +187,16 @@ class FolderManifest:
         object.__setattr__(self, "entries", tuple(checked))
 
     @classmethod
-    def _trusted(cls, entries: list[FileEntry]) -> FolderManifest:
-        """A manifest from entries a scan produced (valid, unique): sorted, not re-checked."""
+    def _trusted(cls, entries: list[FileEntry], *, encoded: bytes | None = None) -> FolderManifest:
+        """A manifest from entries a scan produced (valid, unique): sorted, not re-checked.
+
+        ``encoded``: their content encoding, if the caller made it already.
+        """
         entries.sort(key=lambda e: e.path)
         manifest = object.__new__(cls)
         object.__setattr__(manifest, "entries", tuple(entries))
+        if encoded is not None:
+            manifest.__dict__["_encoded"] = encoded  # the cached_property's slot
         return manifest
 
     def __len__(self) -> int:
@@ -204,7 +227,8 @@ class FolderManifest:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FolderManifest:
-        """Read a manifest written by :meth:`to_bytes`, checking every field.
+        """Read a manifest written by :meth:`to_bytes` (or a stored manifest, which also
+        says where each file's bytes are), checking every field.
 
         Args:
             data: the encoded manifest.
@@ -215,32 +239,8 @@ class FolderManifest:
         Raises:
             InvalidInputError: the bytes are not a folder manifest of a known version.
         """
-        try:
-            document = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInputError(
-                f"not a folder manifest: the bytes are not JSON ({exc})"
-            ) from None
-        if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
-            raise InvalidInputError(
-                f"not a folder manifest: expected a JSON object with format {MANIFEST_FORMAT!r}"
-            )
-        if document.get("version") != MANIFEST_VERSION:
-            raise InvalidInputError(
-                f"folder manifest version {document.get('version')!r} is not supported "
-                f"(this shipyard reads version {MANIFEST_VERSION}); upgrade shipyard"
-            )
-        files = document.get("files")
-        if not isinstance(files, list):
-            raise InvalidInputError("not a folder manifest: 'files' must be a list")
-        entries = []
-        for row in files:
-            if not isinstance(row, list) or len(row) != 3:
-                raise InvalidInputError(
-                    f"not a folder manifest: each file must be [path, size, digest], got {row!r}"
-                )
-            entries.append(FileEntry(row[0], row[1], row[2]))
-        return cls(tuple(entries))
+        files, _ = decode_stored_manifest(data)
+        return cls(tuple(FileEntry(f.path, f.size, f.digest) for f in files))
 
     def diff(self, other: FolderManifest) -> FolderChanges:
         """What changed from this manifest to ``other``.
@@ -467,13 +467,20 @@ class HashCache:
             remove: absolute paths whose rows to delete.
         """
         items = list(rows.items() if isinstance(rows, Mapping) else rows)
-        gone = [(os.fsencode(p),) for p in remove]
-        if not items and not gone:
+        self._write(
+            [
+                (os.fsencode(p), e.size, e.mtime_ns, e.ctime_ns, _signed(e.inode), e.digest)
+                for p, e in items
+            ],
+            [(os.fsencode(p),) for p in remove],
+        )
+
+    def _write(
+        self, values: list[tuple[bytes, int, int, int, int, str]], gone: list[tuple[bytes]]
+    ) -> None:
+        """Insert or replace encoded rows and delete others, in one transaction."""
+        if not values and not gone:
             return
-        values = [
-            (os.fsencode(p), e.size, e.mtime_ns, e.ctime_ns, _signed(e.inode), e.digest)
-            for p, e in items
-        ]
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
@@ -734,16 +741,25 @@ class _Scan:
         if self.cache is None:
             return
         cutoff = self.started_ns - RACY_WINDOW_NS
-        fresh = {
-            f.abspath: CacheEntry(f.size, f.mtime_ns, f.ctime_ns, f.inode, d)
+        enc, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+        fresh = [
+            (
+                f.abspath.encode(enc, errors),
+                f.size,
+                f.mtime_ns,
+                f.ctime_ns,
+                f.inode if f.inode <= _INODE_SIGNED_MAX else f.inode - _INODE_WRAP,
+                d,
+            )
             for f, d in zip(hashed, digests, strict=True)
-            if max(f.mtime_ns, f.ctime_ns) < cutoff
-        }
-        stale: list[str] = []
+            if f.mtime_ns < cutoff and f.ctime_ns < cutoff
+        ]
+        stale: list[tuple[bytes]] = []
         if len(self.known) != len(self.cached):  # some rows are outdated or gone
             hits = {f.abspath for f, _ in self.known}
-            stale = [p for p in self.cached if p not in hits and p not in fresh]
-        self.cache.update(fresh, remove=stale)
+            hits.update(f.abspath for f in hashed)
+            stale = [(p.encode(enc, errors),) for p in self.cached if p not in hits]
+        self.cache._write(fresh, stale)
 
     def manifest(self, digests: Sequence[str]) -> FolderManifest:
         """The manifest, given the digests of :attr:`unknown`."""
@@ -762,6 +778,7 @@ def _check_not_empty(scan: _Scan) -> None:
         )
 
 
+@gc_paused
 def scan_folder(
     root: str | os.PathLike[str], *, cache: HashCache | None, workers: int | None = None
 ) -> FolderManifest:
@@ -815,77 +832,7 @@ def scan_folder(
     return scan.manifest(digests)
 
 
-def store_folder(
-    root: str | os.PathLike[str],
-    objects: ObjectStore,
-    *,
-    cache: HashCache | None,
-    workers: int | None = None,
-) -> FolderManifest:
-    """Store every file under ``root`` as an object, and the manifest too; return the manifest.
-
-    The same walk and cache as :func:`scan_folder`, but a file the cache does not
-    know is hashed while it is copied into the store (``put_files`` without
-    digests), so each new file is read once instead of twice. Files the cache knows
-    are not read at all unless their object is missing from the store. The
-    manifest is stored under its own digest (``manifest.digest``).
-
-    Args:
-        root: the folder.
-        objects: the object store.
-        cache: the hash cache, or None.
-        workers: threads for the copies (default: the store's).
-
-    Returns:
-        The folder's manifest.
-
-    Raises:
-        InvalidInputError: as :func:`scan_folder`.
-        OSError: the store cannot be written.
-
-    Example::
-
-        manifest = store_folder("data/images", LocalObjectStore(".shipyard/objects"), cache=cache)
-    """
-    path = _check_root(root)
-    if workers is not None:
-        check_workers(workers, default=1)
-    t0 = time.perf_counter()
-    scan = _Scan(path, cache)
-    _check_not_empty(scan)
-    sources = {f.abspath for f in scan.unknown}
-    try:
-        if scan.known:
-            objects.put_files(
-                [f.abspath for f, _ in scan.known],
-                digests=[d for _, d in scan.known],
-                workers=workers,
-            )
-        infos = objects.put_files([f.abspath for f in scan.unknown], workers=workers)
-    except OSError as exc:
-        if exc.filename in sources or any(f.abspath == exc.filename for f, _ in scan.known):
-            if isinstance(exc, FileNotFoundError):
-                raise _changed(str(exc.filename)) from None
-            raise _unreadable(str(exc.filename), exc, path) from None
-        raise
-    for f, info in zip(scan.unknown, infos, strict=True):
-        if info.size != f.size:
-            raise _changed(f.abspath)
-    digests = [info.digest for info in infos]
-    scan.record(scan.unknown, digests)
-    manifest = scan.manifest(digests)
-    objects.put_bytes(manifest.to_bytes())
-    logger.debug(
-        "stored %s: %d files, %d read, %d from the cache, %.3f s",
-        path,
-        len(scan.files),
-        len(scan.unknown),
-        len(scan.known),
-        time.perf_counter() - t0,
-    )
-    return manifest
-
-
+@gc_paused
 def folder_status(
     manifest: FolderManifest,
     root: str | os.PathLike[str],

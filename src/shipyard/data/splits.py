@@ -22,6 +22,7 @@ METHODS = ("random", "stratified", "time", "group")
 EXAMPLES = 5
 """How many example index labels or group ids a report keeps per pair of parts."""
 
+
 @dataclass(frozen=True, eq=False)
 class SplitResult:
     """The parts of a split and what they hold.

@@ -34,7 +34,12 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, select
 
 from shipyard.core.entities import LifecycleStage, RunStatus
-from shipyard.core.errors import InvalidInputError, NotFoundError, StoreUnavailableError
+from shipyard.core.errors import (
+    InvalidInputError,
+    InvalidStateError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from shipyard.store.manifest import manifest_entries
 from shipyard.store.objects import LocalObjectStore, ObjectStore, check_digest
 from shipyard.store.schema import (
@@ -216,8 +221,14 @@ def _dataset_references(store: SqlTrackingStore, objects: ObjectStore) -> list[O
         if kind == "files":
             try:
                 entries = manifest_entries(objects.get_bytes(object_digest))
-            except (NotFoundError, StoreUnavailableError, InvalidInputError):
+            except (NotFoundError, StoreUnavailableError):
                 continue  # the manifest itself is reported as missing or corrupt
+            except InvalidInputError as exc:  # intact bytes this shipyard cannot read
+                raise InvalidStateError(
+                    f"the manifest of dataset {ref} (object {object_digest}) cannot be read: "
+                    f"{exc.message}. Stopped before deleting or judging anything, since the "
+                    "objects it lists are unknown; if a newer shipyard wrote it, upgrade"
+                ) from None
             found.extend(ObjectIssue(ref, DATASET, path, digest) for path, digest in entries)
     for name, version, digest in cleaners:
         found.append(ObjectIssue(f"{name}@{version}", DATASET, "(cleaner)", digest))

@@ -102,6 +102,7 @@ class ObjectStore(Protocol):
     def get_bytes(self, digest: str) -> bytes: ...
     def get_to_path(self, digest: str, dest: str | os.PathLike[str]) -> None: ...
     def exists(self, digest: str) -> bool: ...
+    def keep(self, digests: Sequence[str]) -> set[str]: ...
     def verify(self, digest: str) -> bool: ...
     def delete(self, digest: str) -> None: ...
     def iter_objects(self) -> Iterator[tuple[str, float]]: ...
@@ -519,6 +520,13 @@ class LocalObjectStore:
     def exists(self, digest: str) -> bool:
         return self._path(digest).is_file()
 
+    def keep(self, digests: Sequence[str]) -> set[str]:
+        """The digests among ``digests`` the store holds, each marked as just used (its
+        mtime refreshed) so ``gc``'s grace period protects it while a new reference to it
+        is being recorded."""
+        checked = [check_digest(d) for d in digests]
+        return {d for d, _ in _pool_map(self._refresh_existing, checked, default_io_workers())}
+
     def verify(self, digest: str) -> bool:
         path = self._path(digest)
         return path.is_file() and hash_file(path).digest == digest
@@ -674,6 +682,12 @@ class FsspecObjectStore:
 
     def exists(self, digest: str) -> bool:
         return bool(self.fs.exists(self._key(digest)))
+
+    def keep(self, digests: Sequence[str]) -> set[str]:
+        """The digests among ``digests`` the store holds (object stores keep no access
+        time to refresh: ``gc`` counts its grace period from the upload)."""
+        checked = [check_digest(d) for d in digests]
+        return self._existing(list(dict.fromkeys(checked)), default_io_workers())
 
     def verify(self, digest: str) -> bool:
         try:

@@ -17,8 +17,9 @@ import blake3
 import pytest
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.core.validation import check_artifact_path
-from shipyard.data import folders
+from shipyard.core.validation import check_artifact_path, is_normal_artifact_path
+from shipyard.data import folder_store, folders
+from shipyard.data.folder_store import PACK_FILE_MAX, checkout_folder, store_folder
 from shipyard.data.folders import (
     CacheEntry,
     FileEntry,
@@ -27,11 +28,18 @@ from shipyard.data.folders import (
     HashCache,
     folder_status,
     scan_folder,
-    store_folder,
 )
 from shipyard.store import objects as objects_module
-from shipyard.store.manifest import decode_manifest, encode_manifest
-from shipyard.store.objects import CHUNK, LocalObjectStore, hash_bytes
+from shipyard.store.manifest import (
+    LOOSE,
+    StoredFile,
+    decode_manifest,
+    decode_stored_manifest,
+    encode_manifest,
+    encode_stored_manifest,
+    manifest_entries,
+)
+from shipyard.store.objects import CHUNK, CorruptObjectError, LocalObjectStore, hash_bytes
 
 DIGEST_A = hash_bytes(b"a")
 DIGEST_B = hash_bytes(b"b")
@@ -175,7 +183,7 @@ def test_manifest_paths_are_checked_exactly_as_the_store_checks_them(path: str) 
         accepted = check_artifact_path(path) == path
     except InvalidInputError:
         accepted = False
-    assert folders._plainly_valid(path) <= accepted, "the fast path accepted a bad path"
+    assert is_normal_artifact_path(path) <= accepted, "the fast path accepted a bad path"
     if accepted:
         assert FolderManifest((FileEntry(path, 1, DIGEST_A),)).entries[0].path == path
     else:
@@ -628,45 +636,145 @@ def test_status_of_an_emptied_folder_lists_every_file_deleted(tmp_path: Path) ->
 # -- storing --------------------------------------------------------------------------------
 
 
+def _big(seed: int) -> bytes:
+    return random.Random(seed).randbytes(PACK_FILE_MAX + 10)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file store_folder reads: small ones to pack, big ones to copy."""
+    calls: list[str] = []
+    read_file, copy_hashing = folder_store._read_file, objects_module._copy_hashing
+
+    def spy_read(f: Any, root: str) -> bytes:
+        calls.append(Path(f.abspath).name)
+        return read_file(f, root)
+
+    def spy_copy(src: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
+        calls.append(Path(src).name)
+        return copy_hashing(src, tmp, fsync=fsync)
+
+    monkeypatch.setattr(folder_store, "_read_file", spy_read)
+    monkeypatch.setattr(objects_module, "_copy_hashing", spy_copy)
+    return calls
+
+
 @pytest.mark.usefixtures("no_racy_window")
-def test_store_folder_stores_files_and_manifest_and_reads_nothing_twice(
-    tmp_path: Path, cache: HashCache, hash_calls: list[str], monkeypatch: pytest.MonkeyPatch
+def test_store_folder_packs_small_files_stores_big_ones_and_checks_out_the_same_bytes(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str], reads: list[str]
 ) -> None:
     files = _tree(n=120)
     files["dup-1.bin"] = files["dup-2.bin"] = b"duplicate"
+    files["big/one.bin"], files["big/two.bin"] = _big(1), _big(2)
     root = _write_tree(tmp_path / "data", files)
     store = LocalObjectStore(tmp_path / "objects")
 
-    manifest = store_folder(root, store, cache=cache, workers=3)
+    stored = store_folder(root, store, cache=cache, workers=3)
 
-    assert manifest == _expected(files)
-    assert hash_calls == [], "new files are hashed while they are copied"
-    assert FolderManifest.from_bytes(store.get_bytes(manifest.digest)) == manifest
-    for rel, data in files.items():
-        assert store.get_bytes(hash_bytes(data)) == data, rel
-    assert scan_folder(root, cache=cache) == manifest  # the cache was filled
-    assert hash_calls == []
+    assert stored.manifest == _expected(files)
+    assert hash_calls == [], "each file is read once, hashed on the way"
+    assert stored.manifest.digest == scan_folder(root, cache=None).digest, "packing is not content"
+    assert sorted(reads) == sorted(Path(rel).name for rel in files)
+    assert (len(stored.packs), stored.packed) == (1, len(files) - 2)
+    stored_files, packs = decode_stored_manifest(store.get_bytes(stored.object_digest))
+    assert packs == list(stored.packs)
+    assert {f.path for f in stored_files if f.pack == LOOSE} == {"big/one.bin", "big/two.bin"}
+    objects_held = {d for d, _ in store.iter_objects()}
+    assert objects_held == {
+        stored.object_digest,
+        *stored.packs,
+        hash_bytes(_big(1)),
+        hash_bytes(_big(2)),
+    }
+    assert len(store.get_bytes(stored.packs[0])) == sum(
+        len(d) for rel, d in files.items() if not rel.startswith(("big/", "dup-2"))
+    ), "identical files are packed once"
 
-    def no_copy(*_args: Any, **_kwargs: Any) -> None:
-        raise AssertionError("an unchanged folder's files were read again")
-
-    monkeypatch.setattr(objects_module, "_copy_hashing", no_copy)
-    assert store_folder(root, store, cache=cache) == manifest
+    out = tmp_path / "out"
+    assert checkout_folder(store, stored.object_digest, out) == stored.manifest
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
 
 
 @pytest.mark.usefixtures("no_racy_window")
-def test_store_folder_copies_known_files_whose_objects_are_missing(
+def test_store_folder_reads_only_what_changed_since_the_previous_version(
+    tmp_path: Path, cache: HashCache, reads: list[str]
+) -> None:
+    files = _tree(n=40)
+    files["big.bin"] = _big(3)
+    root = _write_tree(tmp_path / "data", files)
+    store = LocalObjectStore(tmp_path / "objects")
+    first = store_folder(root, store, cache=cache)
+    reads.clear()
+
+    again = store_folder(root, store, cache=cache, previous=first.object_digest)
+    assert reads == [], "an unchanged folder is not read again"
+    assert (again.object_digest, again.packs) == (first.object_digest, first.packs)
+
+    (root / "top.txt").write_bytes(b"changed")
+    (root / "new.txt").write_bytes(b"new file")
+    os.utime(root / "top.txt", ns=(1, 1))  # a new mtime the cache cannot know
+    second = store_folder(root, store, cache=cache, previous=first.object_digest)
+    assert sorted(reads) == ["new.txt", "top.txt"]
+    assert second.packs[0] == first.packs[0] and len(second.packs) == 2
+    assert len(store.get_bytes(second.packs[1])) == len(b"changed") + len(b"new file")
+    checkout_folder(store, second.object_digest, tmp_path / "out")
+    assert (tmp_path / "out" / "top.txt").read_bytes() == b"changed"
+    assert (tmp_path / "out" / "d0/sub0/file-0.bin").read_bytes() == files["d0/sub0/file-0.bin"]
+
+
+@pytest.mark.usefixtures("no_racy_window")
+def test_store_folder_stores_again_what_the_previous_version_lost(
     tmp_path: Path, cache: HashCache
 ) -> None:
     files = _tree(n=20)
+    files["big.bin"] = _big(4)
     root = _write_tree(tmp_path / "data", files)
-    manifest = scan_folder(root, cache=cache)  # cache warm, store empty
+    store = LocalObjectStore(tmp_path / "objects")
+    first = store_folder(root, store, cache=cache)
+    for digest, _ in list(store.iter_objects()):
+        if digest != first.object_digest:
+            store.delete(digest)  # every pack and object gone, the old manifest still there
+
+    second = store_folder(root, store, cache=cache, previous=first.object_digest)
+
+    assert second.manifest == first.manifest
+    checkout_folder(store, second.object_digest, tmp_path / "out")
+    assert (tmp_path / "out" / "big.bin").read_bytes() == files["big.bin"]
+
+
+def test_store_folder_closes_a_pack_when_it_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(folder_store, "PACK_TARGET", 10_000)
+    files = {f"f{i:03}.bin": bytes([i]) * 1000 for i in range(35)}
+    root = _write_tree(tmp_path / "data", files)
     store = LocalObjectStore(tmp_path / "objects")
 
-    assert store_folder(root, store, cache=cache) == manifest
-    assert {d for d, _ in store.iter_objects()} == {e.digest for e in manifest.entries} | {
-        manifest.digest
-    }
+    stored = store_folder(root, store, cache=None)
+
+    assert [len(store.get_bytes(p)) for p in stored.packs] == [10_000, 10_000, 10_000, 5_000]
+    assert store_folder(root, LocalObjectStore(tmp_path / "other"), cache=None).packs == (
+        stored.packs
+    ), "the same folder gives the same packs"
+    checkout_folder(store, stored.object_digest, tmp_path / "out")
+    assert (tmp_path / "out" / "f034.bin").read_bytes() == bytes([34]) * 1000
+
+
+def test_checkout_refuses_a_damaged_pack_or_manifest(tmp_path: Path) -> None:
+    root = _write_tree(tmp_path / "data", {"a.txt": b"aaaa", "b.txt": b"bbbb"})
+    store = LocalObjectStore(tmp_path / "objects")
+    stored = store_folder(root, store, cache=None)
+    files, packs = decode_stored_manifest(store.get_bytes(stored.object_digest))
+
+    shifted = encode_stored_manifest([f._replace(offset=f.offset + 1) for f in files], packs)
+    with pytest.raises(CorruptObjectError, match=r"a\.txt does not match its digest"):
+        checkout_folder(store, store.put_bytes(shifted).digest, tmp_path / "out1")
+
+    pack = store._path(packs[0])
+    pack.chmod(0o644)
+    pack.write_bytes(b"bbbbaaaa")
+    with pytest.raises(CorruptObjectError, match="corrupt"):
+        checkout_folder(store, stored.object_digest, tmp_path / "out2")
 
 
 def test_store_folder_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -675,17 +783,62 @@ def test_store_folder_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(InvalidInputError, match="holds no files"):
         store_folder(tmp_path / "empty", store, cache=None)
 
-    root = _write_tree(tmp_path / "data", {"a.bin": b"a", "b.bin": b"b"})
-    locked = str(root / "b.bin")
+    root = _write_tree(tmp_path / "data", {"a.bin": b"a", "b.bin": b"b", "c.bin": _big(5)})
     real_open = os.open
+    for locked in (str(root / "b.bin"), str(root / "c.bin")):
 
-    def deny(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if os.fspath(path) == locked:
-            raise PermissionError(13, "Permission denied", locked)
-        return real_open(path, flags, *args, **kwargs)
+        def deny(path: Any, flags: int, *args: Any, _locked: str = locked, **kwargs: Any) -> int:
+            if os.fspath(path) == _locked:
+                raise PermissionError(13, "Permission denied", _locked)
+            return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(objects_module.os, "open", deny)
-    with pytest.raises(InvalidInputError, match="cannot read") as caught:
-        store_folder(root, store, cache=None)
-    assert locked in str(caught.value)
-    assert list(store.iter_objects()) == []
+        with monkeypatch.context() as m:
+            m.setattr(os, "open", deny)
+            with pytest.raises(InvalidInputError, match="cannot read") as caught:
+                store_folder(root, store, cache=None)
+        assert locked in str(caught.value)
+        # No manifest and no partial object: at most complete packs that gc will remove.
+        held = [d for d, _ in store.iter_objects()]
+        assert all(store.verify(d) for d in held)
+        assert not any(b'"format":"shipyard.folder-manifest"' in store.get_bytes(d) for d in held)
+        assert not list((store.root / ".tmp").glob("*"))
+
+
+def test_store_folder_notices_a_file_that_changes_while_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _write_tree(tmp_path / "data", {"a.bin": b"short", "b.bin": b"b"})
+    walk = folders._walk
+
+    def then_grow(path: str) -> Any:
+        found = walk(path)
+        (root / "a.bin").write_bytes(b"much longer now")
+        return found
+
+    monkeypatch.setattr(folders, "_walk", then_grow)
+    with pytest.raises(InvalidInputError, match="changed while the folder was being scanned"):
+        store_folder(root, LocalObjectStore(tmp_path / "objects"), cache=None)
+
+
+def test_stored_manifest_lists_packs_for_doctor_and_checks_every_field() -> None:
+    digest, pack = hash_bytes(b"x"), hash_bytes(b"pack")
+    data = encode_stored_manifest(
+        [StoredFile("a", 1, digest, 0, 0), StoredFile("b", 9, DIGEST_B)],
+        [pack],
+    )
+    assert manifest_entries(data) == [("b", DIGEST_B), ("(pack 0: 1 file)", pack)]
+    assert decode_manifest(data) == [("a", 1, digest), ("b", 9, DIGEST_B)]
+    assert (
+        FolderManifest.from_bytes(data).digest
+        == FolderManifest((FileEntry("a", 1, digest), FileEntry("b", 9, DIGEST_B))).digest
+    )
+    head = b'{"format":"shipyard.folder-manifest","version":2,'
+    for bad, message in [
+        (b'"packs":[],"files":[["a",1,"' + digest.encode() + b'",0,0]]}', "names pack 0"),
+        (b'"packs":[],"files":[["a",true,"' + digest.encode() + b'"]]}', "whole number"),
+        (b'"packs":[],"files":[["a/./b",1,"' + digest.encode() + b'"]]}', "normal form"),
+        (b'"packs":[],"files":[["../a",1,"' + digest.encode() + b'"]]}', r"\.\."),
+        (b'"packs":["nope"],"files":[]}', "64 lowercase hex"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            decode_stored_manifest(head + bad)
