@@ -140,6 +140,14 @@ def test_split_makes_aliased_versions_with_lineage_and_no_leakage(data: Any) -> 
         assert part in data.get(f"customers@{part}").version.aliases
     rates = [data.get(f"customers@{p}").to_pandas()["churn"].mean() for p in made]
     assert max(rates) - min(rates) < 0.05
+    # The parts are versions of customers too, but @latest stays the data that was split.
+    assert data.get("customers@latest").ref == "customers@1"
+    assert data.get("customers").to_pandas().shape[0] == 400
+    latest = [v.ref for v in data.log("customers") if "latest" in v.aliases]
+    assert latest == ["customers@1"]
+    assert [row for row in data.list_datasets() if row[0] == "customers"] == [("customers", 4, 1)]
+    newer = data.add("customers", _customers().head(300))
+    assert data.get("customers@latest").ref == newer.ref == "customers@5"
 
 
 def test_clean_adds_a_version_and_a_reusable_sklearn_cleaner(sy: Any, data: Any) -> None:
@@ -235,3 +243,16 @@ def test_gc_stops_at_a_manifest_it_cannot_read(sy: Any, data: Any, tmp_path: Pat
         with pytest.raises(InvalidStateError, match=r"files@1 .*cannot be read.*upgrade"):
             check(tracker.store, tracker.objects)
     assert tracker.objects.exists(packs[0]), "gc deleted nothing"
+
+
+def test_table_and_folder_commands_say_which_is_which(data: Any, tmp_path: Path) -> None:
+    data.add("customers", _customers())
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.bin").write_bytes(b"a")
+    data.add("images", tmp_path / "imgs")
+    with pytest.raises(InvalidStateError, match=r"customers@1 is a table.*shipyard data diff"):
+        data.status("customers", tmp_path / "imgs")
+    with pytest.raises(InvalidStateError, match=r"images@1 is a folder.*shipyard data status"):
+        data.diff("customers@1", "images@1")
+    with pytest.raises(InvalidStateError, match=r"images@1 is a folder.*shipyard data checkout"):
+        data.get("images@1").to_pandas()

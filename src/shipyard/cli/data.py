@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -63,19 +64,35 @@ def add(
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
     tag: Annotated[list[str], typer.Option(help="KEY=VALUE, repeatable.")] = [],  # noqa: B006
     alias: Annotated[list[str], typer.Option(help="Alias to point here, repeatable.")] = [],  # noqa: B006
+    link: Annotated[
+        bool,
+        typer.Option(
+            help="Folders: hard-link files of 256 KB and more into the local store instead "
+            "of copying them. They become read-only; do not edit them in place afterwards."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a file or folder as a new version (identical content gives the existing one)."""
+    if not path.exists():  # before a store is made for nothing
+        from shipyard.core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"no such file or folder: {path} (relative paths are resolved against "
+            f"{Path.cwd()}); give a CSV, TSV or Parquet file, or a folder"
+        )
     cat = _catalog(create=True)
     before = {v.version for v in _safe_log(cat, name)}
-    version = cat.add(name, path, description=description, tags=_tags(tag), aliases=alias)
+    version = cat.add(
+        name, path, description=description, tags=_tags(tag), aliases=alias, link=link
+    )
     if as_json:
         c.print_json(version.to_dict() | {"created": version.version not in before})
         return
     verb = "added" if version.version not in before else "unchanged, already"
     c.console().print(c.text(f"{verb} {version.ref}  ({_version_row(version)[2]}, "
                              f"digest {version.digest[:12]})"))  # fmt: skip
-    if version.kind == "table" and version.version == 1:
+    if version.kind == "table" and version.version == 1 and version.version not in before:
         c.note(f"expectations written to {cat.expectations_path(name)}; edit them, then "
                f"`shipyard data validate {name}`")  # fmt: skip
 
@@ -172,7 +189,16 @@ def validate(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check data against its expectations; exit code 1 when a check fails (gates CI)."""
+    """Check data against its expectations; exit code 1 when a check fails (gates CI).
+
+    Custom checks (``module:function`` in the YAML) are imported with the current
+    folder on the import path, as ``python -m`` and pytest do.
+    """
+    import os
+    import sys
+
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     report = _catalog().validate(data, expectations)
     if as_json:
         c.print_json(report.to_dict())
@@ -222,7 +248,7 @@ def profile(
         q = col.quantiles or {}
         table.add_row(*[c.text(x) for x in (
             col.name, col.kind, f"{col.missing_rate:.1%}", col.distinct,
-            c.fmt_short(col.min), c.fmt_short(q.get("0.5")), c.fmt_short(col.max),
+            c.fmt_short(col.min), c.fmt_short(q.get("p50")), c.fmt_short(col.max),
             col.outliers_iqr,
         )])  # fmt: skip
     c.console().print(table)
@@ -285,7 +311,8 @@ def diff(old: RefArg, new: RefArg, as_json: JsonFlag = False) -> None:
         c.console().print(c.text(f"+ column {col}", "green"))
     for col in d.removed_columns:
         c.console().print(c.text(f"- column {col}", "red"))
-    table = c.new_table("Column", "Type", "Method", "Change", "Missing", "Mean")
+    table = c.new_table("Column", "Type", "Method", "Statistic", "p-value", "Missing", "Mean",
+                        "Changed because")  # fmt: skip
     for ch in d.columns:
         style = "yellow" if ch.changed else ""
         dtype = (
@@ -293,10 +320,15 @@ def diff(old: RefArg, new: RefArg, as_json: JsonFlag = False) -> None:
         )
         table.add_row(*[c.text(x, style) for x in (
             ch.column, dtype, ch.method, f"{ch.statistic:.4f}",
+            "-" if ch.p_value is None else f"{ch.p_value:.3g}",
             f"{ch.old_missing_rate:.1%} -> {ch.new_missing_rate:.1%}",
             f"{c.fmt_short(ch.old_mean)} -> {c.fmt_short(ch.new_mean)}",
+            "; ".join(ch.reasons) or "-",
         )])  # fmt: skip
     c.console().print(table)
+    changed = [ch.column for ch in d.columns if ch.changed]
+    c.console().print(c.text(f"{len(changed)} of {len(d.columns)} shared columns changed"
+                             + (f": {', '.join(changed)}" if changed else "")))  # fmt: skip
 
 
 @app.command("split")
@@ -345,7 +377,35 @@ def clean(
         c.print_json({"version": version.to_dict(), "report": report.to_dict()})
         return
     _print_versions([version], title=f"cleaned {ref}")
-    c.console().print(c.key_value_table(report.to_dict().items(), title="what changed"))
+    table = c.new_table("#", "Step", "Columns", "What changed",
+                        title=f"rows {report.rows_in} -> {report.rows_out}, columns "
+                              f"{len(report.columns_in)} -> {len(report.columns_out)}")  # fmt: skip
+    for step in report.steps:
+        table.add_row(*[c.text(x) for x in (
+            step.index + 1, step.step, _short_list(step.columns), _step_effect(step)
+        )])  # fmt: skip
+    c.console().print(table)
+
+
+def _short_list(items: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "") or "-"
+
+
+def _step_effect(step: Any) -> str:
+    """One line per kind of change a cleaning step made."""
+    parts = []
+    if step.values_imputed:
+        parts.append(f"{sum(step.values_imputed.values())} values imputed")
+    if step.values_clipped:
+        parts.append(f"{sum(step.values_clipped.values())} values clipped")
+    if step.rows_dropped:
+        parts.append(f"{step.rows_dropped} rows dropped")
+    if step.columns_added:
+        parts.append(f"added {_short_list(step.columns_added, 4)}")
+    if step.columns_removed:
+        parts.append(f"removed {_short_list(step.columns_removed, 4)}")
+    return "; ".join(parts) or "values transformed"
 
 
 @app.command("status")

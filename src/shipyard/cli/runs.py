@@ -165,18 +165,24 @@ def _environment(stores: c.Stores, digest: str | None) -> tuple[dict[str, Any] |
 
 @app.command("show")
 def show(run: RunArg, as_json: JsonFlag = False) -> None:
-    """Show one run: attributes, params, metrics, tags, artifacts, git and environment."""
+    """Show one run: attributes, params, metrics, tags, inputs, artifacts, git, environment."""
     stores = c.open_stores()
     store = stores.store
     run_id = c.resolve_run_id(store, run)
     r = store.get_run(run_id)
     arts = store.list_artifacts(run_id)
     env, env_problem = _environment(stores, r.environment_digest)
+    from shipyard.store.dataset_store import SqlDatasetStore
+
+    inputs = SqlDatasetStore(store.db).run_inputs(store.get_run_ref(run_id).pk)
     if as_json:
         data = r.to_dict()
         data["artifacts"] = [
             {"path": a.path, "digest": a.digest, "size": a.size, "created_at": a.created_at}
             for a in arts
+        ]
+        data["inputs"] = [
+            {"dataset": v.ref, "digest": v.digest, "context": ctx} for v, ctx in inputs
         ]
         data["environment"] = env
         c.print_json(data)
@@ -228,6 +234,12 @@ def show(run: RunArg, as_json: JsonFlag = False) -> None:
             table.add_row(c.text(key), c.text(value))
         out.print(table)
     out.print()
+    if inputs:
+        table = c.new_table("Dataset", "Context", "Digest", title="Inputs")
+        for v, ctx in inputs:
+            table.add_row(c.text(v.ref), c.text(ctx or "-"), c.text(v.digest[: c.SHORT_ID]))
+        out.print(table)
+        out.print()
     if not arts:
         out.print(c.text("Artifacts: none", "bold"))
         return

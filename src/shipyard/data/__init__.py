@@ -88,13 +88,22 @@ def add(
     tags: Mapping[str, str] | None = None,
     aliases: Sequence[str] = (),
     parents: Sequence[DatasetVersion] = (),
+    link: bool = False,
 ) -> DatasetVersion:
     """Add a DataFrame, a CSV/TSV/Parquet file or a folder as a version of dataset ``name``.
 
-    Identical content gives back the existing version. See :meth:`DataCatalog.add`.
+    Identical content gives back the existing version. ``link=True`` hard-links a
+    folder's big files into a local store instead of copying them (they become
+    read-only). See :meth:`DataCatalog.add`.
     """
     return catalog().add(
-        name, source, description=description, tags=tags, aliases=aliases, parents=parents
+        name,
+        source,
+        description=description,
+        tags=tags,
+        aliases=aliases,
+        parents=parents,
+        link=link,
     )
 
 

@@ -9,9 +9,12 @@ editable expectations file, ``<expectations_dir>/<name>.yaml``.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import logging
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +59,18 @@ def table_digest(df: pd.DataFrame) -> str:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file, turning every parse failure into a clear error."""
+    """Read a CSV, TSV or Parquet file, turning every parse failure into a clear error.
+
+    CSV and TSV files are checked after parsing: a header with no rows is refused, and so
+    is a column of numbers with some values that are not numbers (pandas would silently
+    read the whole column as text). A text column whose values are all ISO 8601 dates or
+    times (``2024-01-31``, ``2024-01-31T09:30:00Z``) becomes a datetime64 column.
+
+    Raises:
+        InvalidInputError: the file is missing, empty, has no rows, is malformed or is not
+            UTF-8.
+        SchemaMismatchError: a column of numbers holds values that are not numbers.
+    """
     import pandas as pd
 
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
@@ -69,10 +83,11 @@ def read_table(path: Path) -> pd.DataFrame:
         )
     if path.stat().st_size == 0:
         raise InvalidInputError(f"{path} is empty: there is no header and no rows to version")
+    sep = "\t" if kind == "tsv" else ","
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if kind == "tsv" else ",")
+        df = pd.read_csv(path, sep=sep)
     except pd.errors.EmptyDataError as exc:
         raise InvalidInputError(f"{path} has no columns to read ({exc})") from exc
     except pd.errors.ParserError as exc:
@@ -81,12 +96,179 @@ def read_table(path: Path) -> pd.DataFrame:
             "of fields on that line."
         ) from exc
     except UnicodeDecodeError as exc:
-        raise InvalidInputError(
-            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-save it as UTF-8 "
-            "or read it yourself with the right encoding and add the DataFrame"
-        ) from exc
+        raise _not_utf8_error(path, exc) from exc
     except (OSError, ValueError) as exc:
         raise InvalidInputError(f"cannot read {path}: {exc}") from exc
+    # Outside the try: SchemaMismatchError is a ValueError and must not be reworded above.
+    if len(df) == 0:
+        raise InvalidInputError(
+            f"{path} has a header ({_column_list(df.columns)}) but no rows; add rows below "
+            "the header, one per record, and add the file again",
+            details={"file": str(path), "columns": [str(c) for c in df.columns]},
+        )
+    for name in df.columns:
+        column = df[name]
+        if isinstance(column.dtype, pd.StringDtype) or column.dtype == object:
+            datetimes = _iso_datetimes(column)
+            if datetimes is not None:
+                df[name] = datetimes  # dates are not numbers: nothing more to check
+            else:
+                _check_numbers_only(path, sep, str(name), column)
+    return df
+
+
+# A superset of what pd.to_numeric accepts (no \s: pandas would leave pyarrow's regex
+# engine for Python's re, value by value).
+_NUMBER_LIKE = (
+    r"[ \t]*[+-]?"
+    r"(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
+    r"[ \t]*"
+)
+# Strings must start like a date before pandas may parse them: "20240131" is a number.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A time with a UTC offset ("Z", "+01", "-05:30"): offsets may differ, e.g. across DST.
+_UTC_OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_NUMBER_SAMPLE = 2_000
+_MAX_EXAMPLES = 3
+
+
+def _check_numbers_only(path: Path, sep: str, name: str, column: pd.Series) -> None:
+    """Refuse a text column whose values are mostly numbers: the rest are typos, not text.
+
+    Mostly means at least half of the present values parse with ``pd.to_numeric``, which
+    is slow on text; a random sample of the values rules out text columns first.
+    """
+    import numpy as np
+    import pandas as pd
+
+    present = column.notna()
+    positions = present.to_numpy().nonzero()[0]
+    n_present = len(positions)
+    if n_present > _NUMBER_SAMPLE:
+        # If half the values are numbers, fewer than a quarter of a random sample of 2,000
+        # look like numbers with probability below e**-250 (Hoeffding's inequality).
+        rng = np.random.default_rng(0)
+        sample = np.sort(rng.choice(positions, _NUMBER_SAMPLE, replace=False))
+        number_like = column.iloc[sample].astype(str).str.fullmatch(_NUMBER_LIKE)
+        if 4 * int(number_like.sum()) < _NUMBER_SAMPLE:
+            return
+    bad = present & pd.to_numeric(column, errors="coerce").isna()
+    n_bad = int(bad.sum())
+    if n_bad == 0 or 2 * (n_present - n_bad) < n_present:
+        return
+    rows = bad.to_numpy().nonzero()[0][:_MAX_EXAMPLES].tolist()
+    lines = _csv_line_numbers(path, sep, rows)
+    found = [{"line": lines[r], "value": str(column.iloc[r])} for r in rows]
+    examples = ", ".join(f"line {e['line']}: {e['value']!r}" for e in found)
+    counted = (
+        f"1 of {n_present:,} values is not a number"
+        if n_bad == 1
+        else f"{n_bad:,} of {n_present:,} values are not numbers"
+    )
+    read_args = f"{str(path)!r}, " + (r"sep='\t', " if sep == "\t" else "")
+    raise SchemaMismatchError(
+        f"column {name!r} of {path} mixes numbers and text: {counted} "
+        f"({'' if n_bad == 1 else 'e.g. '}{examples}); a column must hold one type. Correct "
+        f"those values, or if {name!r} really is text, read the file with pandas, "
+        f"df = pd.read_csv({read_args}dtype={{{name!r}: str}}), and add the DataFrame",
+        details={
+            "file": str(path),
+            "column": name,
+            "not_numbers": n_bad,
+            "examples": found,
+        },
+    )
+
+
+def _iso_datetimes(column: pd.Series) -> pd.Series | None:
+    """``column`` as datetime64 if every present value is an ISO 8601 date or time, else None."""
+    import pandas as pd
+
+    first = column.first_valid_index()
+    if first is None or not isinstance(column[first], str) or not _ISO_DATE.match(column[first]):
+        return None  # the cheap test that rules out almost every text column
+    missing = column.isna()
+    if not (column.str.match(_ISO_DATE.pattern, na=False) | missing).all():
+        return None  # na=False: a number in an object column is not a date either
+    try:
+        parsed = pd.to_datetime(column, format="ISO8601", errors="coerce")
+    except ValueError:  # different UTC offsets: compare in UTC, unless some times are naive
+        if not column.str.contains(_UTC_OFFSET, na=True).all():
+            return None
+        parsed = pd.to_datetime(column, format="ISO8601", errors="coerce", utc=True)
+    if (parsed.isna() & ~missing).any():
+        return None  # some value looked like a date but was not one: keep the text
+    return parsed
+
+
+def _csv_line_numbers(path: Path, sep: str, rows: Sequence[int]) -> dict[int, int]:
+    """The 1-based line on which each 0-based data row starts (the header is line 1).
+
+    Only called to word an error, so it reads the file again with the csv module, which
+    counts lines across quoted line breaks; blank lines are skipped as pandas skips them.
+    Falls back to ``row + 2`` if the file cannot be read that way.
+    """
+    wanted = set(rows)
+    found: dict[int, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=sep)
+            row, end = -2, 0  # the first record read is the header, row -1
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if len(record) == 0 or (len(record) == 1 and not record[0].strip()):
+                    continue
+                row += 1
+                if row in wanted:
+                    found[row] = start
+                    if len(found) == len(wanted):
+                        break
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return {r: found.get(r, r + 2) for r in rows}
+
+
+def _column_list(columns: Sequence[object], *, limit: int = 10) -> str:
+    names = ", ".join(str(c) for c in list(columns)[:limit])
+    more = len(columns) - limit
+    return names + (f" and {more:,} more" if more > 0 else "")
+
+
+def _not_utf8_error(path: Path, exc: UnicodeDecodeError) -> InvalidInputError:
+    """Where the first undecodable byte is in the file: pandas reports it within a field."""
+    where = _first_non_utf8_byte(path)
+    if where is None:  # the file changed since pandas read it
+        return InvalidInputError(
+            f"{path} is not UTF-8 text ({exc.reason}); re-save it as UTF-8 or read it "
+            "yourself with the right encoding and add the DataFrame"
+        )
+    offset, line, byte, reason = where
+    return InvalidInputError(
+        f"{path} is not UTF-8 text: byte {offset:,} (line {line}, 0x{byte:02x}) cannot be "
+        f"decoded ({reason}); re-save it as UTF-8, or read it with pandas and the right "
+        f"encoding, e.g. df = pd.read_csv({str(path)!r}, encoding='latin-1'), and add the "
+        "DataFrame",
+        details={"file": str(path), "byte_offset": offset, "line": line},
+    )
+
+
+def _first_non_utf8_byte(path: Path) -> tuple[int, int, int, str] | None:
+    """``(offset, line, byte, reason)`` of the first byte of ``path`` that is not UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1  # file offset of the chunk being decoded; lines before it, plus 1
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            pending = decoder.getstate()[0]  # the start of a character cut by the last chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:  # exc.object is pending + chunk
+                line += exc.object[: exc.start].count(b"\n")
+                return offset - len(pending) + exc.start, line, exc.object[exc.start], exc.reason
+            if not chunk:
+                return None
+            offset += len(chunk)
+            line += chunk.count(b"\n")
 
 
 @dataclass(frozen=True)
@@ -106,7 +288,9 @@ class Dataset:
 
         if self.version.kind != "table":
             raise InvalidStateError(
-                f"{self.ref} is a folder of files, not a table; use .files() or .checkout(dest)"
+                f"{self.ref} is a folder of files, not a table: it has no rows to read, "
+                f"profile or relate. Get its files with `shipyard data checkout {self.ref} "
+                "DEST` (in Python: .checkout(dest) or .files())"
             )
         return pd.read_parquet(
             io.BytesIO(self.catalog.objects.get_bytes(self.version.object_digest))
@@ -116,7 +300,11 @@ class Dataset:
         from shipyard.data.folders import FolderManifest
 
         if self.version.kind != "files":
-            raise InvalidStateError(f"{self.ref} is a table; use .to_pandas()")
+            raise InvalidStateError(
+                f"{self.ref} is a table, not a folder of files; read it with .to_pandas() "
+                f"(on the command line: `shipyard data show {self.ref}`, or `shipyard data "
+                "diff` to compare two versions)"
+            )
         return FolderManifest.from_bytes(self.catalog.objects.get_bytes(self.version.object_digest))
 
     def files(self) -> list[str]:
@@ -127,7 +315,11 @@ class Dataset:
         from shipyard.data.folder_store import checkout_folder
 
         if self.version.kind != "files":
-            raise InvalidStateError(f"{self.ref} is a table; use .to_pandas()")
+            raise InvalidStateError(
+                f"{self.ref} is a table, not a folder of files; read it with .to_pandas() "
+                f"(on the command line: `shipyard data show {self.ref}`, or `shipyard data "
+                "diff` to compare two versions)"
+            )
         checkout_folder(self.catalog.objects, self.version.object_digest, dest)
         return Path(dest)
 
@@ -178,8 +370,12 @@ class DataCatalog:
         step: str = "",
         run_id: str | None = None,
         with_profile: bool = True,
+        link: bool = False,
     ) -> DatasetVersion:
         """Add a DataFrame, a CSV/TSV/Parquet file or a folder as a new version of ``name``.
+
+        ``link=True`` (folders, local store): hard-link files of 256 KB and more into
+        the store instead of copying them; they become read-only (see ``store_folder``).
 
         Identical content returns the existing version. Nothing is recorded unless every
         byte is stored first, so a failure leaves no half-made version.
@@ -214,6 +410,7 @@ class DataCatalog:
                     parents=parents,
                     step=step,
                     run_id=run_id,
+                    link=link,
                 )
             else:
                 version = self._add_table(
@@ -288,6 +485,7 @@ class DataCatalog:
         parents: Sequence[DatasetVersion],
         step: str,
         run_id: str | None,
+        link: bool,
     ) -> DatasetVersion:
         from shipyard.data.folder_store import store_folder
 
@@ -296,7 +494,9 @@ class DataCatalog:
             previous = latest.object_digest if latest.kind == "files" else None
         except NotFoundError:
             previous = None
-        stored = store_folder(root, self.objects, cache=self.hash_cache, previous=previous)
+        stored = store_folder(
+            root, self.objects, cache=self.hash_cache, previous=previous, link=link
+        )
         manifest = stored.manifest
         version, _ = self.store.add_version(
             name, digest=manifest.digest, kind="files", object_digest=stored.object_digest,
@@ -386,8 +586,15 @@ class DataCatalog:
 
         a, b = self.get(old), self.get(new)
         if a.version.kind == "files" or b.version.kind == "files":
-            raise InvalidStateError("diff compares tables; for folders use `shipyard data status`")
-        return diff_frames(a.to_pandas(), b.to_pandas(), old_name=a.ref, new_name=b.ref)
+            raise InvalidStateError(
+                f"diff compares tables, and {a.ref if a.version.kind == 'files' else b.ref} is "
+                "a folder of files; to see which files changed, use `shipyard data status "
+                "NAME FOLDER`"
+            )
+        return diff_frames(
+            a.to_pandas(), b.to_pandas(), old_name=a.ref, new_name=b.ref,
+            old_schema=a.version.schema, new_schema=b.version.schema,
+        )  # fmt: skip
 
     def status(self, name: str, path: str | os.PathLike[str]) -> FolderChanges:
         """Which files under ``path`` differ from the latest version of folder dataset ``name``."""
@@ -395,8 +602,14 @@ class DataCatalog:
 
         root = Path(path)
         if not root.is_dir():
-            raise InvalidInputError(f"{root} is not a folder")
-        manifest = self.get(name).manifest()
+            raise InvalidInputError(f"{root} is not a folder; give the folder to compare")
+        latest = self.get(name)
+        if latest.version.kind != "files":
+            raise InvalidStateError(
+                f"{latest.ref} is a table, and status compares a folder with a folder version; "
+                f"to compare two table versions, use `shipyard data diff {name}@N {latest.ref}`"
+            )
+        manifest = latest.manifest()
         return folder_status(manifest, root, cache=self.hash_cache)
 
     # -- analysis ----------------------------------------------------------------------

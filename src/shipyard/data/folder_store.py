@@ -227,6 +227,7 @@ def store_folder(
     cache: HashCache | None,
     previous: str | None = None,
     workers: int | None = None,
+    link: bool = False,
 ) -> StoredFolder:
     """Store every file under ``root`` and the stored manifest; return what was stored.
 
@@ -248,6 +249,9 @@ def store_folder(
         previous: the stored-manifest digest of the dataset's previous version,
             whose objects and packs may be reused.
         workers: threads for copying big files (default: the store's).
+        link: hard-link big files into a local store instead of copying them (see
+            ``LocalObjectStore.put_files``: they become read-only, and must not be
+            edited in place afterwards). Small files are packed either way.
 
     Returns:
         The :class:`StoredFolder`.
@@ -318,16 +322,27 @@ def store_folder(
         t_pack = time.perf_counter()
         if big_known:
             paths, digests = [f.abspath for f, _ in big_known], [d for _, d in big_known]
-            objects.put_files(paths, digests=digests, workers=workers)
-        infos = objects.put_files([f.abspath for f in to_copy], workers=workers)
+            objects.put_files(paths, digests=digests, workers=workers, link=link)
+        infos = objects.put_files([f.abspath for f in to_copy], workers=workers, link=link)
     for f, info in zip(to_copy, infos, strict=True):
         if info.size != f.size:
             raise _changed(f.abspath)
         digest_of[f.abspath] = info.digest
         hashed.append(f)
         hashed_digests.append(info.digest)
+    relinked: set[str] = set()
+    if link:  # a link changes the file's ctime (and its mode): the cache keeps the new stat
+        for f, d in big_known:
+            hashed.append(f)
+            hashed_digests.append(d)
+        for i, f in enumerate(hashed):
+            if f.size >= PACK_FILE_MAX:
+                st = os.stat(f.abspath)
+                if (st.st_ino, st.st_size, st.st_mtime_ns) == (f.inode, f.size, f.mtime_ns):
+                    hashed[i] = f._replace(ctime_ns=st.st_ctime_ns)
+                    relinked.add(f.abspath)
     t_copy = time.perf_counter()
-    scan.record(hashed, hashed_digests)  # (on another thread it was slower: the GIL)
+    scan.record(hashed, hashed_digests, relinked=relinked)  # (on a thread: slower, the GIL)
     manifest, stored_bytes, packs, packed = _manifests(scan.files, digest_of, placed)
     info = objects.put_bytes(stored_bytes)
     t_record = time.perf_counter()

@@ -32,7 +32,7 @@ import string
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -239,8 +239,7 @@ class FolderManifest:
         Raises:
             InvalidInputError: the bytes are not a folder manifest of a known version.
         """
-        files, _ = decode_stored_manifest(data)
-        return cls(tuple(FileEntry(f.path, f.size, f.digest) for f in files))
+        return _manifest_from_bytes(data)
 
     def diff(self, other: FolderManifest) -> FolderChanges:
         """What changed from this manifest to ``other``.
@@ -263,6 +262,19 @@ class FolderManifest:
             ),
             deleted=tuple(p for p in old if p not in new),
         )
+
+
+@gc_paused
+def _manifest_from_bytes(data: bytes) -> FolderManifest:
+    files, _ = decode_stored_manifest(data)  # every path, size and digest checked there
+    entries = [FileEntry(f.path, f.size, f.digest) for f in files]
+    entries.sort(key=lambda e: e.path)
+    for before, after in itertools.pairwise(entries):
+        if before.path == after.path:
+            raise InvalidInputError(
+                f"manifest lists {before.path!r} twice; each path may appear once"
+            )
+    return FolderManifest._trusted(entries)
 
 
 # -- the hash cache ------------------------------------------------------------------------
@@ -736,8 +748,18 @@ class _Scan:
             else:
                 self.unknown.append(f)
 
-    def record(self, hashed: Sequence[_Found], digests: Sequence[str]) -> None:
-        """Cache the new digests (except racily recent files) and drop stale rows."""
+    def record(
+        self,
+        hashed: Sequence[_Found],
+        digests: Sequence[str],
+        *,
+        relinked: Collection[str] = frozenset(),
+    ) -> None:
+        """Cache the new digests (except racily recent files) and drop stale rows.
+
+        ``relinked``: files whose ctime changed because they were just hard-linked into
+        the store (their content did not): only their mtime must be old enough.
+        """
         if self.cache is None:
             return
         cutoff = self.started_ns - RACY_WINDOW_NS
@@ -752,7 +774,7 @@ class _Scan:
                 d,
             )
             for f, d in zip(hashed, digests, strict=True)
-            if f.mtime_ns < cutoff and f.ctime_ns < cutoff
+            if f.mtime_ns < cutoff and (f.ctime_ns < cutoff or f.abspath in relinked)
         ]
         stale: list[tuple[bytes]] = []
         if len(self.known) != len(self.cached):  # some rows are outdated or gone

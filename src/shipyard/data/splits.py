@@ -151,7 +151,8 @@ def _stratified(
             raise InvalidInputError(
                 f"class {cls!r} of target {target!r} has {size} row(s); a stratified "
                 f"{'/'.join(parts)} split needs at least {len(parts)} per class. Merge or drop "
-                "rare classes, or use method='random'",
+                "rare classes, or split without stratifying (method='random'; on the command line, "
+                "leave out --stratify)",
                 details={"class": str(cls), "rows": int(size)},
             )
     counts = _stratified_counts(class_sizes, np.array(list(fractions.values())), rng)

@@ -2,7 +2,9 @@
 
 A version is numbered per dataset (1, 2, ...) and carries the content hash of its
 data; adding content whose hash a version already has returns that version. The
-alias ``latest`` always means the highest number; other aliases (``train``,
+alias ``latest`` means the highest number that is not a part of a split (the parts
+``train``/``valid``/``test`` of ``customers@2`` are versions of ``customers`` too,
+but ``customers@latest`` stays the data that was split); other aliases (``train``,
 ``production``...) point wherever they were last set.
 """
 
@@ -32,6 +34,7 @@ from shipyard.store.schema import (
 from shipyard.store.tracking_store import now_ms
 
 LATEST = "latest"
+SPLIT_STEP = "split:"  # lineage step of a split part: ``split:train``...
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w\-.]*$")
 _ATTEMPTS = 8
 
@@ -57,6 +60,30 @@ def parse_ref(ref: str) -> tuple[str, str]:
             f"dataset reference {ref!r} has nothing after '@'; use a number, 'latest' or an alias"
         )
     return check_dataset_name(name), (selector or LATEST)
+
+
+def _latest_numbers(conn: Connection, dataset_ids: Sequence[int]) -> dict[int, int]:
+    """dataset id -> the number ``@latest`` names: the highest version that is not a split
+    part, or the highest of all if every version is one."""
+    if not dataset_ids:
+        return {}
+    dv = dataset_versions.c
+    parts = select(dataset_lineage.c.child_pk).where(dataset_lineage.c.step.startswith(SPLIT_STEP))
+    mine = dv.dataset_id.in_(list(dataset_ids))
+    found = {
+        int(ds): int(n)
+        for ds, n in conn.execute(
+            select(dv.dataset_id, func.max(dv.version))
+            .where(mine & dv.pk.not_in(parts))
+            .group_by(dv.dataset_id)
+        )
+    }
+    if len(found) < len(dataset_ids):
+        for ds, n in conn.execute(
+            select(dv.dataset_id, func.max(dv.version)).where(mine).group_by(dv.dataset_id)
+        ):
+            found.setdefault(int(ds), int(n))
+    return found
 
 
 class SqlDatasetStore:
@@ -250,8 +277,9 @@ class SqlDatasetStore:
                     select(dv.pk).where((dv.dataset_id == ds_id) & (dv.version == int(selector)))
                 ).scalar()
             elif selector == LATEST:
+                number = _latest_numbers(conn, [ds_id]).get(ds_id)
                 pk = conn.execute(
-                    select(dv.pk).where(dv.dataset_id == ds_id).order_by(dv.version.desc())
+                    select(dv.pk).where((dv.dataset_id == ds_id) & (dv.version == number))
                 ).scalar()
             else:
                 pk = conn.execute(
@@ -287,12 +315,13 @@ class SqlDatasetStore:
         dv = dataset_versions.c
         with self.db.read() as conn:
             rows = conn.execute(
-                select(datasets.c.name, func.count(dv.pk), func.max(dv.version))
+                select(datasets.c.name, datasets.c.dataset_id, func.count(dv.pk))
                 .join(dataset_versions, dv.dataset_id == datasets.c.dataset_id)
-                .group_by(datasets.c.name)
+                .group_by(datasets.c.name, datasets.c.dataset_id)
                 .order_by(datasets.c.name)
             ).all()
-        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+            latest = _latest_numbers(conn, [r[1] for r in rows])
+        return [(r[0], int(r[2]), latest[r[1]]) for r in rows]
 
     def children(self, version: DatasetVersion) -> list[DatasetVersion]:
         """Versions made from ``version`` (by cleaning, splitting...)."""
@@ -396,12 +425,7 @@ class SqlDatasetStore:
                 .where(dataset_lineage.c.child_pk.in_(list(pks)))
             ):
                 parents.setdefault(child, []).append(f"{pname}@{pversion}")
-            latest = {
-                r[0]: r[1]
-                for r in conn.execute(
-                    select(dv.dataset_id, func.max(dv.version)).group_by(dv.dataset_id)
-                )
-            }
+            latest = _latest_numbers(conn, list({r.dataset_id for r in rows.values()}))
         out = []
         for pk in pks:
             r = rows[pk]

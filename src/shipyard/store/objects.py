@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import logging
 import os
 import re
 import secrets
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -98,6 +100,7 @@ class ObjectStore(Protocol):
         *,
         digests: Sequence[str] | None = None,
         workers: int | None = None,
+        link: bool = False,
     ) -> list[ObjectInfo]: ...
     def get_bytes(self, digest: str) -> bytes: ...
     def get_to_path(self, digest: str, dest: str | os.PathLike[str]) -> None: ...
@@ -270,6 +273,44 @@ def _copy_hashing(src: str, tmp: str, *, fsync: bool) -> tuple[str, int]:
     return hasher.hexdigest(), size
 
 
+_LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
+
+
+def _link_hashing(src: str, tmp: str, digest: str | None) -> tuple[str, int] | None:
+    """Hard-link ``src`` as ``tmp``, made read-only; its digest (hashed unless given) and
+    size. None when the filesystem refuses the link (then nothing was made).
+
+    Raises:
+        InvalidInputError: the file changed between its stat, its hashing and the link.
+    """
+    before = os.stat(src)
+    if digest is None:
+        info = hash_file(src)
+        digest, size = info.digest, info.size
+    else:
+        size = before.st_size
+    try:
+        os.link(src, tmp)
+    except OSError as exc:
+        if exc.errno in _LINK_REFUSED:
+            logger.info("cannot hard-link %s into the store (%s); copying instead", src, exc)
+            return None
+        raise
+    after = os.stat(tmp)
+    if (after.st_ino, after.st_size, after.st_mtime_ns) != (
+        before.st_ino,
+        size,
+        before.st_mtime_ns,
+    ):
+        os.unlink(tmp)
+        raise InvalidInputError(
+            f"{src} changed while it was being stored; nothing was stored for it. Add it "
+            "again when nothing writes to it"
+        )
+    os.chmod(tmp, stat.S_IMODE(after.st_mode) & ~0o222)  # the user's file too: same inode
+    return digest, size
+
+
 def _atomic_copy_verified(src: BinaryIO, dest: Path, digest: str) -> None:
     """Copy ``src`` to ``dest`` through a temporary sibling, checking the hash before rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -367,6 +408,7 @@ class LocalObjectStore:
         *,
         digests: Sequence[str] | None = None,
         workers: int | None = None,
+        link: bool = False,
     ) -> list[ObjectInfo]:
         """Store many files at once; the result is aligned with ``paths``.
 
@@ -386,6 +428,12 @@ class LocalObjectStore:
             paths: files to store (duplicates are fine: identical content is stored once).
             digests: their BLAKE3 hex digests if already known; None to hash while copying.
             workers: threads for the copies (default: 4 per CPU, at most 16).
+            link: hard-link each new file into the store instead of copying its bytes
+                (no second copy on disk, and nothing to write but the names). The file
+                and the object are then the same file, so it is made read-only: writing
+                to it in place would change the stored version (every read checks the
+                hash, and ``shipyard doctor`` lists such objects). A file on another
+                filesystem, or where links are refused, is copied.
 
         Returns:
             One :class:`ObjectInfo` per path, in order.
@@ -413,7 +461,7 @@ class LocalObjectStore:
                     results[i] = ObjectInfo(digest, found[digest])
             to_copy = [i for d, i in first.items() if d not in found]
         if to_copy:
-            copied = self._copy_batch(names, to_copy, expected, n_workers)
+            copied = self._copy_batch(names, to_copy, expected, n_workers, link=link)
             for i, info in copied.items():
                 results[i] = info
             if expected is not None:
@@ -431,28 +479,43 @@ class LocalObjectStore:
         for digest in digests:  # checked digests: plain strings are much faster than Paths here
             path = f"{root}/{digest[:2]}/{digest[2:]}"
             try:
-                size = os.stat(path).st_size
-                os.utime(path)
+                st = os.stat(path)
+                if st.st_nlink == 1:  # a hard-linked object is also a user's file: leave it
+                    os.utime(path)
             except FileNotFoundError:
                 continue
+            size = st.st_size
             found.append((digest, size))
         return found
 
     def _copy_batch(
-        self, names: list[str], indices: list[int], expected: list[str] | None, workers: int
+        self,
+        names: list[str],
+        indices: list[int],
+        expected: list[str] | None,
+        workers: int,
+        *,
+        link: bool = False,
     ) -> dict[int, ObjectInfo]:
         """Copy ``names[i]`` for ``i`` in ``indices`` into the store; see :meth:`put_files`."""
         self._tmp.mkdir(parents=True, exist_ok=True)
         token = f"{self._tmp}/obj-{os.getpid()}-{secrets.token_hex(4)}-"
         fsync_each = len(indices) <= _FSYNC_EACH_MAX or not sys.platform.startswith("linux")
         pending: set[str] = set()  # temporary files that exist (or may): removed on error
+        linking = [link]  # cleared at the first refusal: the rest are copied
 
         def copy(batch: Sequence[int]) -> list[tuple[int, str, int, str]]:
             done = []
             for i in batch:
                 tmp = f"{token}{i}"
                 pending.add(tmp)
-                digest, size = _copy_hashing(names[i], tmp, fsync=fsync_each)
+                known = None if expected is None else expected[i]
+                linked = _link_hashing(names[i], tmp, known) if linking[0] else None
+                if linked is None:
+                    linking[0] = False
+                    digest, size = _copy_hashing(names[i], tmp, fsync=fsync_each)
+                else:
+                    digest, size = linked
                 if expected is not None and digest != expected[i]:
                     raise _changed_error(names[i], expected[i], digest)
                 done.append((i, digest, size, tmp))
@@ -586,6 +649,7 @@ class FsspecObjectStore:
         *,
         digests: Sequence[str] | None = None,
         workers: int | None = None,
+        link: bool = False,
     ) -> list[ObjectInfo]:
         """Upload many files at once, skipping objects the store holds already.
 
@@ -599,6 +663,8 @@ class FsspecObjectStore:
             paths: local files to upload.
             digests: their BLAKE3 hex digests if already known; None to hash them first.
             workers: threads for hashing and uploads (default: 4 per CPU, at most 16).
+            link: ignored: an object store holds copies (accepted so callers need not
+                know the backend).
 
         Returns:
             One :class:`ObjectInfo` per path, in order.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -758,6 +759,61 @@ def test_store_folder_closes_a_pack_when_it_is_full(
     ), "the same folder gives the same packs"
     checkout_folder(store, stored.object_digest, tmp_path / "out")
     assert (tmp_path / "out" / "f034.bin").read_bytes() == bytes([34]) * 1000
+
+
+def test_store_folder_can_hard_link_big_files_instead_of_copying_them(
+    tmp_path: Path, cache: HashCache, hash_calls: list[str]
+) -> None:
+    files = {"a.bin": _big(6), "sub/b.bin": _big(7), "small.txt": b"small"}
+    root = _write_tree(tmp_path / "data", files)
+    old = time.time_ns() - 3600 * 10**9
+    for rel in files:
+        os.utime(root / rel, ns=(old, old))  # written long ago; the link changes only ctime
+    store = LocalObjectStore(tmp_path / "objects")
+
+    stored = store_folder(root, store, cache=cache, link=True)
+
+    for rel in ("a.bin", "sub/b.bin"):
+        user, obj = (root / rel).stat(), store._path(hash_bytes(files[rel])).stat()
+        assert user.st_ino == obj.st_ino, "stored without a second copy"
+        assert user.st_mode & 0o222 == 0, "made read-only: it is the stored version now"
+        assert user.st_mtime_ns == old
+    assert (root / "small.txt").stat().st_nlink == 1, "small files are packed, not linked"
+    checkout_folder(store, stored.object_digest, tmp_path / "out")
+    assert (tmp_path / "out" / "sub" / "b.bin").read_bytes() == files["sub/b.bin"]
+
+    hash_calls.clear()
+    store.put_files([root / "a.bin"], digests=[hash_bytes(files["a.bin"])])  # reused
+    assert (root / "a.bin").stat().st_mtime_ns == old, "reusing a linked object leaves it"
+    assert scan_folder(root, cache=cache) == stored.manifest
+    assert "a.bin" not in " ".join(hash_calls), "the cache knows the linked files' new ctime"
+
+    os.chmod(root / "a.bin", 0o644)  # a user who edits the file in place anyway...
+    with open(root / "a.bin", "r+b") as fh:
+        fh.write(b"X")
+    with pytest.raises(CorruptObjectError):  # ...is caught on the next read
+        store.get_bytes(hash_bytes(files["a.bin"]))
+
+
+def test_store_folder_copies_when_the_filesystem_refuses_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _write_tree(tmp_path / "data", {"a.bin": _big(8), "b.bin": _big(9)})
+    calls: list[str] = []
+
+    def cross_device(src: Any, dst: Any) -> None:
+        calls.append(str(src))
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(src))
+
+    monkeypatch.setattr(objects_module.os, "link", cross_device)
+    store = LocalObjectStore(tmp_path / "objects")
+    stored = store_folder(root, store, cache=None, link=True, workers=1)
+
+    assert len(calls) == 1, "one refusal, then the rest are copied without asking again"
+    for name in ("a.bin", "b.bin"):
+        assert (root / name).stat().st_nlink == 1 and (root / name).stat().st_mode & 0o200
+    checkout_folder(store, stored.object_digest, tmp_path / "out")
+    assert (tmp_path / "out" / "b.bin").read_bytes() == _big(9)
 
 
 def test_checkout_refuses_a_damaged_pack_or_manifest(tmp_path: Path) -> None:
