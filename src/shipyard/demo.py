@@ -100,6 +100,35 @@ def _data_steps(console: Any, frame: Any) -> tuple[Any, ...]:
     )
 
 
+def _folder_steps(console: Any) -> None:
+    """Version a folder of files (sklearn's bundled digits as 8x8 PGM images), change it,
+    see the change, and version it again."""
+    from pathlib import Path
+
+    from sklearn.datasets import load_digits
+
+    import shipyard as sy
+
+    digits = load_digits()
+    root = Path(sy.settings().home) / "digits"
+    for i, (image, label) in enumerate(zip(digits.images, digits.target, strict=True)):
+        path = root / str(label) / f"{i:04d}.pgm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"P5 8 8 16\n" + image.astype("uint8").tobytes())
+    first = sy.data.add("digits", root, description="sklearn's bundled digits, one PGM each")
+    (root / "0" / "0000.pgm").write_bytes(b"P5 8 8 16\n" + bytes(64))  # blank one image
+    (root / "extra").mkdir(exist_ok=True)
+    (root / "extra" / "note.txt").write_text("relabelled by hand\n")
+    changes = sy.data.status("digits", root)
+    second = sy.data.add("digits", root, description="one image blanked, a note added")
+    console.print(
+        f"[bold]folders[/]: {first.ref} holds {first.num_files} files (small files are packed "
+        f"into a few objects); then status: {len(changes.modified)} modified "
+        f"({', '.join(changes.modified)}), {len(changes.added)} added; {second.ref} stores "
+        "only their bytes anew"
+    )
+
+
 def main() -> None:
     from rich.console import Console
     from rich.table import Table
@@ -111,6 +140,7 @@ def main() -> None:
     console = Console()
     frame = load_breast_cancer(as_frame=True).frame  # 30 features and "target"
     x_train, x_test, y_train, y_test, train_v, test_v = _data_steps(console, frame)
+    _folder_steps(console)
     console.print(
         f"[bold]shipyard demo[/] - breast-cancer data: {len(x_train)} train rows, "
         f"{len(x_test)} test rows; store: {sy.settings().db_url}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,16 @@ def test_demo_trains_tracks_and_prints_the_results_table(tmp_path: Path) -> None
     for name in ("logreg", "rf-deep", "rf-shallow", "hgb"):
         assert name in out
     assert "autolog recorded run Pipeline" in out and "model/model.skops" in out
+    assert "digits@1 holds 1797 files" in " ".join(out.split())
+    assert "1 modified (0/0000.pgm), 1 added" in " ".join(out.split())
+    log = subprocess.run(
+        [sys.executable, "-m", "shipyard.cli.main", "data", "log", "digits", "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert [(v["ref"], v["num_files"]) for v in json.loads(log.stdout)] == [
+        ("digits@2", 1798),
+        ("digits@1", 1797),
+    ]
 
     listing = subprocess.run(
         [
