@@ -12,6 +12,10 @@ import pytest
 from shipyard.core.config import Settings, load_settings
 
 PG_URL = os.environ.get("SHIPYARD_TEST_PG_URL", "")
+# pytest-xdist runs one worker per core: OpenMP libraries (HistGradientBoosting, LightGBM)
+# that also start one thread per core then spin against each other, and a 0.15 s fit
+# takes seconds. One thread each (subprocesses inherit it).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def _pg_database(base_url: str) -> Iterator[str]:

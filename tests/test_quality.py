@@ -90,6 +90,8 @@ def test_public_namespace_is_exactly_the_intended_one() -> None:
         "settings",
         "start_run",
         "tracker",
+        "train",
+        "evaluate",
     }
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None

@@ -24,6 +24,7 @@ __all__ = [
     "delete_run",
     "download_artifacts",
     "end_run",
+    "evaluate",
     "flush",
     "get_experiment",
     "get_metric_history",
@@ -55,9 +56,11 @@ __all__ = [
     "settings",
     "start_run",
     "tracker",
+    "train",
 ]
 
 _FROM_CORE = {"Metric", "Run", "RunStatus", "ShipyardError"}
+_FROM_TRAINING = {"train", "evaluate"}
 
 if TYPE_CHECKING:
     from shipyard.client import (
@@ -104,6 +107,7 @@ if TYPE_CHECKING:
     )
     from shipyard.core import Metric, Run, RunStatus, ShipyardError
     from shipyard.tracking.tracker import ActiveRun
+    from shipyard.training import evaluate, train
 
 
 def __getattr__(name: str) -> Any:
@@ -111,12 +115,16 @@ def __getattr__(name: str) -> Any:
         from shipyard import core
 
         return getattr(core, name)
-    if name == "data":
+    if name in _FROM_TRAINING:
+        from shipyard import training
+
+        return getattr(training, name)
+    if name in ("data", "training"):
         import importlib
 
         # importing the subpackage binds it as shipyard.data; `from shipyard import data`
         # here would call this function again
-        return importlib.import_module("shipyard.data")
+        return importlib.import_module(f"shipyard.{name}")
     if name == "ActiveRun":
         from shipyard.tracking.tracker import ActiveRun
 

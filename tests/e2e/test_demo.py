@@ -28,6 +28,10 @@ def test_demo_trains_tracks_and_prints_the_results_table(tmp_path: Path) -> None
     assert "autolog recorded run Pipeline" in out and "model/model.skops" in out
     assert "digits@1 holds 1797 files" in " ".join(out.split())
     assert "1 modified (0/0000.pgm), 1 added" in " ".join(out.split())
+    flat = " ".join(out.split())
+    assert "sy.train leaderboard: 2 families" in flat
+    assert "linear" in flat and "hist_gradient_boosting" in flat
+    assert "refitted and evaluated once on breast-cancer@" in flat
     log = subprocess.run(
         [sys.executable, "-m", "shipyard.cli.main", "data", "log", "digits", "--json"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,

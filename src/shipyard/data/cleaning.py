@@ -151,7 +151,7 @@ class Step:
         """Why this step cannot learn from ``frame[columns]``, or None."""
         return _numeric_problem(frame, columns) if self.numeric else None
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         """An unfitted scikit-learn transformer (or ``"drop"``) for ``frame[columns]``."""
         raise NotImplementedError
 
@@ -216,7 +216,7 @@ class Impute(Step):
             return _empty_problem(frame, columns, f"the {self.strategy}")
         return None
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         return SimpleImputer(
             strategy=self.strategy, fill_value=self.fill_value, keep_empty_features=True
         )
@@ -244,7 +244,7 @@ class Scale(Step):
     _: KW_ONLY
     method: Literal["standard", "minmax", "robust"] = "standard"
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         scalers = {
             "standard": skp.StandardScaler,
             "minmax": skp.MinMaxScaler,
@@ -284,7 +284,7 @@ class Normalize(Step):
             return f"columns {missing} have missing values; impute them in an earlier step"
         return _numeric_problem(frame, columns)
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         return skp.Normalizer(norm=self.norm)
 
 
@@ -323,7 +323,7 @@ class OneHotEncode(Step):
                 self.step_name, "max_categories", f"must be >= 2 or null; got {m!r}"
             )
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         return skp.OneHotEncoder(
             handle_unknown=self.handle_unknown,
             max_categories=self.max_categories,
@@ -384,7 +384,7 @@ class OrdinalEncode(Step):
             )
         return None
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         cats = self.categories
         use_value = self.handle_unknown == "use_encoded_value"
         return skp.OrdinalEncoder(
@@ -463,7 +463,7 @@ class ClipOutliers(Step):
         mean, std = float(x.mean()), float(x.std(ddof=0))
         return mean - factor * std, mean + factor * std
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         low, high = self.bounds(frame[columns[0]])
         return skp.FunctionTransformer(
             np.clip, kw_args={"a_min": low, "a_max": high}, feature_names_out="one-to-one"
@@ -492,7 +492,7 @@ class DropColumns(Step):
     step_name: ClassVar[str] = "drop_columns"
     columns: Columns
 
-    def _transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
+    def transformer(self, frame: pd.DataFrame, columns: list[str]) -> Any:
         return "drop"
 
 
@@ -746,7 +746,7 @@ def _segments(step: Step, frame: pd.DataFrame, chosen: list[str]) -> list[tuple[
 
 def _column_transformer(step: Step, frame: pd.DataFrame, chosen: list[str]) -> Any:
     parts = [
-        (f"{step.step_name}_{j}", step._transformer(frame, cols), cols)
+        (f"{step.step_name}_{j}", step.transformer(frame, cols), cols)
         if selected
         else (f"keep_{j}", "passthrough", cols)
         for j, (selected, cols) in enumerate(_segments(step, frame, chosen))
