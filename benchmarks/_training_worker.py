@@ -48,6 +48,11 @@ from sklearn.pipeline import Pipeline
 from _common import emit
 
 SIDES = ("shipyard", "optuna", "optuna-mlflow")
+SKOPS_TRUSTED = [  # what MLflow's skops format asks a user to trust for these two families
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
 
 
 def load_data(target: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
@@ -256,7 +261,9 @@ def side_optuna_mlflow(recipe: dict[str, Any], folder: Path) -> dict[str, Any]:
         with mlflow.start_run(run_name=f"best: {family['name']}", nested=True):
             mlflow.log_params({"model": family["name"], **params})
             mlflow.log_metric(f"cv_{metric}", score)
-            mlflow.sklearn.log_model(model, name="model", input_example=X.head(5))
+            mlflow.sklearn.log_model(
+                model, name="model", input_example=X.head(5), skops_trusted_types=SKOPS_TRUSTED
+            )
     seconds = time.perf_counter() - t0
     runs = len(mlflow.search_runs(experiment_ids=[experiment], output_format="list"))
     return {

@@ -72,6 +72,14 @@ def test_train_cross_validates_each_family_and_refits_the_best(cancer: Any) -> N
     assert low <= ev.metrics["roc_auc"] <= high
     logged = sy.get_run(result.best_run_id).metrics
     assert logged["valid_roc_auc"] == pytest.approx(ev.metrics["roc_auc"])
+    evaluation = {a.path for a in sy.list_artifacts(result.best_run_id, "evaluation")}
+    assert {
+        "evaluation/valid_learning_curve.png",
+        "evaluation/valid_roc_curve.png",
+        "evaluation/valid_report.html",
+    } <= evaluation, evaluation
+    report = sy.load_artifact(result.best_run_id, "evaluation/valid_report.html").decode()
+    assert "Leaderboard" in report and "hist_gradient_boosting" in report
     test = sy.data.get("cancer@test").to_pandas()
     from sklearn.metrics import roc_auc_score
 

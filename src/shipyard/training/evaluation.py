@@ -51,6 +51,7 @@ class EvaluationReport:
     per_class: pd.DataFrame | None = None
     slices: pd.DataFrame | None = None
     importance: pd.DataFrame | None = None
+    shap: pd.DataFrame | None = None
     plots: list[Plot] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     html: str = ""
@@ -74,6 +75,7 @@ class EvaluationReport:
             "per_class": records(self.per_class),
             "slices": records(self.slices),
             "importance": records(self.importance),
+            "shap": records(self.shap),
             "plots": [p.name for p in self.plots],
             "warnings": self.warnings,
             "run_id": self.run_id,
@@ -116,6 +118,47 @@ def permutation_importance_frame(
     return frame.sort_values("importance", ascending=False, ignore_index=True)
 
 
+SHAP_ROWS = 1_000
+
+
+def shap_importance(model: Any, X: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame | None:
+    """Mean absolute SHAP value per (preprocessed) feature for tree models, most first.
+
+    None when ``shap`` (the ``explain`` extra) is not installed or the model is not a
+    tree ensemble shap's TreeExplainer takes. Uses at most 1,000 rows.
+    """
+    import importlib.util
+
+    import numpy as np
+    import pandas as pd
+
+    if importlib.util.find_spec("shap") is None:
+        return None
+    import shap
+
+    steps = getattr(model, "steps", None)
+    estimator = steps[-1][1] if steps else model
+    rows = X.sample(min(SHAP_ROWS, len(X)), random_state=seed)
+    features: Any = rows
+    names = [str(c) for c in rows.columns]
+    if steps and len(steps) > 1:
+        prefix = model[:-1]
+        features = prefix.transform(rows)
+        if hasattr(prefix, "get_feature_names_out"):
+            names = [str(n) for n in prefix.get_feature_names_out()]
+    try:
+        values = shap.TreeExplainer(estimator).shap_values(features)
+    except Exception as exc:  # not a tree model shap knows: no SHAP values
+        logger.info("no SHAP values for %s: %s", type(estimator).__name__, exc)
+        return None
+    array = np.abs(np.asarray(values, dtype=float))
+    if array.ndim == 3:  # (rows, features, classes) or (classes, rows, features)
+        array = array.mean(axis=2) if array.shape[1] == len(names) else array.mean(axis=0)
+    mean = array.mean(axis=0)
+    frame = pd.DataFrame({"feature": names[: len(mean)], "mean_abs_shap": mean})
+    return frame.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+
 def evaluate(
     model: Any,
     data: Any,
@@ -131,6 +174,8 @@ def evaluate(
     seed: int = 0,
     train_data: pd.DataFrame | None = None,
     warnings: Sequence[str] = (),
+    leaderboard: pd.DataFrame | None = None,
+    extra_plots: Sequence[Plot] = (),
     log: bool = True,
 ) -> EvaluationReport:
     """Evaluate a fitted model on held-out data; log it to the active run if there is one.
@@ -145,11 +190,14 @@ def evaluate(
         metrics: scorer names to compute (default: all of the task's).
         prefix: prefix of the logged metric names (``test_roc_auc``...).
         bootstrap: resamples for the confidence intervals (0: none).
-        importance: compute permutation importance on the held-out rows.
+        importance: compute permutation importance on the held-out rows (and, for tree
+            models with the ``explain`` extra installed, mean absolute SHAP values).
         plots: make the plots (needs ``shipyard[plots]``; skipped with a warning if missing).
         seed: for the bootstrap and the importance.
         train_data: the training features, to warn about test rows seen in training.
         warnings: warnings from training to carry into the report.
+        leaderboard: the candidates (best first), shown in the report.
+        extra_plots: more plots for the report (the trainer's learning curve).
         log: log to the active run (if any).
 
     Returns:
@@ -218,13 +266,14 @@ def evaluate(
         if proba is None and chosen != "regression":
             scoring = "accuracy"  # the default needs probabilities
         report.importance = permutation_importance_frame(model, X, y, scoring=scoring, seed=seed)
+        report.shap = shap_importance(model, X, seed=seed)
     report.warnings = [*warnings, *evaluation_warnings(X, y, task=chosen, train_data=train_data)]
     if plots:
         report.plots = _make_plots(
             chosen, y_true=y_true, pred=pred, proba=proba, classes=classes,
             importance=report.importance,
-        )  # fmt: skip
-    report.html = _render(report, model, label)
+        ) + list(extra_plots)  # fmt: skip
+    report.html = _render(report, model, label, leaderboard)
     run = sy.active_run() if log else None
     if run is not None:
         _log(report, prefix, version)
@@ -259,7 +308,9 @@ def _make_plots(
         return []
 
 
-def _render(report: EvaluationReport, model: Any, label: str) -> str:
+def _render(
+    report: EvaluationReport, model: Any, label: str, leaderboard: pd.DataFrame | None
+) -> str:
     from shipyard.training.report import render_evaluation_report
 
     steps = getattr(model, "steps", None)
@@ -270,7 +321,7 @@ def _render(report: EvaluationReport, model: Any, label: str) -> str:
         "confidence_intervals": report.confidence_intervals,
         "per_class": report.per_class,
         "slices": report.slices,
-        "leaderboard": None,
+        "leaderboard": leaderboard,
         "warnings": report.warnings,
         "context": {"data": label, "rows": str(report.rows), "task": report.task, "model": name},
     }
@@ -305,5 +356,8 @@ def _log(report: EvaluationReport, prefix: str, version: Any) -> None:
     if report.importance is not None:
         top = report.importance.head(10)
         tracker.set_tags({"shipyard.top_features": ", ".join(top["feature"].astype(str))})
+    if report.shap is not None:
+        top = report.shap.head(10)
+        tracker.set_tags({"shipyard.top_shap_features": ", ".join(top["feature"].astype(str))})
     if report.warnings:
         tracker.set_tags({"shipyard.warnings": " | ".join(report.warnings)})

@@ -622,7 +622,8 @@ def train(
             if valid is not None:
                 evaluation = evaluate(
                     model, valid, target, task=job.task, prefix="valid_",
-                    train_data=job.data.X, warnings=warnings,
+                    train_data=job.data.X, warnings=warnings, leaderboard=board,
+                    extra_plots=_learning_curve(family, best.params, job),
                 )  # fmt: skip
                 warnings = list(evaluation.warnings)
             if warnings:
@@ -636,6 +637,34 @@ def train(
         run_id=parent.run_id, best_run_id=best_run.run_id, evaluation=evaluation,
         warnings=warnings,
     )  # fmt: skip
+
+
+LEARNING_CURVE_ROWS = 20_000
+
+
+def _learning_curve(family: Any, params: Mapping[str, Any], job: _Job) -> list[Any]:
+    """The best family's learning curve (3 training sizes, 3 of the job's folds), as a plot.
+
+    Skipped (an empty list) above 20,000 rows, where it would cost more than the
+    training itself, and when the plots extra is missing.
+    """
+    import numpy as np
+    from sklearn.model_selection import learning_curve
+
+    from shipyard.training.models import build_pipeline
+
+    if len(job.data.y) > LEARNING_CURVE_ROWS:
+        return []
+    try:
+        from shipyard.training.plots import learning_curve_plot
+    except ImportError:
+        return []
+    sizes, train_scores, valid_scores = learning_curve(
+        build_pipeline(family, job.task, job.data.X, dict(params), job.seed),
+        job.data.X, job.data.y, train_sizes=[0.25, 0.5, 1.0], cv=job.splits[:3],
+        scoring=job.metric, shuffle=True, random_state=job.seed, error_score=np.nan,
+    )  # fmt: skip
+    return [learning_curve_plot(sizes, train_scores, valid_scores, job.metric)]
 
 
 def _log_model(tracker: Tracker, model: Any, job: _Job) -> None:
