@@ -197,3 +197,16 @@ def _external_links(html: str) -> list[str]:
 
     Links().feed(html)
     return found
+
+
+def test_trials_run_in_parallel_processes_sharing_one_study(cancer: Any) -> None:
+    sy = cancer
+    result = sy.train("cancer@train", "target", models=["linear"], tune=6, cv=3, n_jobs=2)
+    trials = [r for r in _runs(sy) if r.tags.get("shipyard.role") == "trial"]
+    assert len(trials) == 6 and all(r.parent_run_id == result.run_id for r in trials)
+    assert len({r.pid for r in trials}) == 2, "two worker processes ran the trials"
+    assert len({r.tags["shipyard.trial"] for r in trials}) == 6, "no trial ran twice"
+    assert result.best.trials + result.best.pruned == 6
+    assert sy.get_run(result.run_id).status == "FINISHED"
+    with pytest.raises(InvalidInputError, match="n_jobs"):
+        sy.train("cancer@train", "target", models=["linear"], n_jobs=0)

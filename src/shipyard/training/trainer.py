@@ -291,6 +291,7 @@ class _Job:
     timeout: float | None
     overrides: dict[str, Any]
     study_key: str
+    n_jobs: int = 1
 
 
 def _prepare(
@@ -380,6 +381,19 @@ def _prepare(
     )  # fmt: skip
 
 
+def _check_n_jobs(n_jobs: int) -> int:
+    import multiprocessing
+
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise InvalidInputError(f"n_jobs must be a whole number >= 1, got {n_jobs!r}")
+    if n_jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        raise InvalidInputError(
+            "n_jobs > 1 runs trials in forked processes, which this platform does not have; "
+            "use n_jobs=1, or start several `shipyard train` commands: they share the study"
+        )
+    return n_jobs
+
+
 def _candidate_run(
     tracker: Tracker,
     family: Any,
@@ -414,34 +428,20 @@ def _tune_family(
         storage.engine.dispose()  # no connection left open to the database
 
 
-def _run_study(
-    tracker: Tracker,
-    job: _Job,
-    family: Any,
-    storage: optuna.storages.RDBStorage,
-    progress: Callable[[str], None] | None,
-) -> Candidate:
+def _objective(
+    tracker: Tracker, job: _Job, family: Any, study_name: str
+) -> Callable[[optuna.Trial], float]:
+    """The study's objective: cross-validate the suggested parameters; a nested run each."""
     import optuna
 
     from shipyard.training.models import build_pipeline
 
-    study = optuna.create_study(
-        study_name=f"shipyard-{job.study_key}-{family.name}",
-        storage=storage,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=job.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        load_if_exists=True,
-    )
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = sum(1 for t in study.trials if t.state in finished)
     X, y = job.data.X, job.data.y
 
     def objective(trial: optuna.Trial) -> float:
         params = family.suggest(trial, job.task, job.overrides.get(family.name))
-
         tags = {"shipyard.role": "trial", "shipyard.trial": trial.number,
-                "shipyard.study": study.study_name}  # fmt: skip
+                "shipyard.study": study_name}  # fmt: skip
 
         def on_fold(i: int, running: float) -> None:
             trial.report(running, i)
@@ -470,16 +470,102 @@ def _run_study(
         trial.set_user_attr("fit_time_s", fit_time)
         return scores[job.metric][0]
 
+    return objective
+
+
+def _sampler(job: _Job, worker: int = 0) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=job.seed + worker)
+
+
+def _pruner() -> optuna.pruners.BasePruner:
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+
+
+# What forked trial workers inherit (set just before the fork, cleared after).
+_FORK_STATE: dict[str, Any] = {}
+
+
+def _trial_worker(worker: int, n_trials: int) -> int:
+    """In a forked process: run ``n_trials`` of the shared study; the number run."""
+    import optuna
+
+    import shipyard as sy
+
+    job, family, study_name = _FORK_STATE["job"], _FORK_STATE["family"], _FORK_STATE["study"]
+    tracker = sy.tracker()  # the parent's, reset for this process: runs nest under its run
+    storage = optuna_storage(tracker.settings.db_url)
+    try:
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, sampler=_sampler(job, worker),
+            pruner=_pruner(),
+        )  # fmt: skip
+        study.optimize(
+            _objective(tracker, job, family, study_name), n_trials=n_trials,
+            timeout=job.timeout, catch=(ValueError, ArithmeticError),
+        )  # fmt: skip
+    finally:
+        storage.engine.dispose()
+        tracker.flush()
+    return n_trials
+
+
+def _optimize_in_processes(job: _Job, family: Any, study_name: str, remaining: int) -> None:
+    """Run ``remaining`` trials on ``job.n_jobs`` forked processes sharing the study."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(job.n_jobs, remaining)
+    shares = [remaining // workers + (1 if i < remaining % workers else 0) for i in range(workers)]
+    _FORK_STATE.update(job=job, family=family, study=study_name)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for future in [pool.submit(_trial_worker, i + 1, n) for i, n in enumerate(shares)]:
+                future.result()
+    finally:
+        _FORK_STATE.clear()
+
+
+def _run_study(
+    tracker: Tracker,
+    job: _Job,
+    family: Any,
+    storage: optuna.storages.RDBStorage,
+    progress: Callable[[str], None] | None,
+) -> Candidate:
+    import optuna
+
+    study = optuna.create_study(
+        study_name=f"shipyard-{job.study_key}-{family.name}",
+        storage=storage,
+        direction="maximize",
+        sampler=_sampler(job),
+        pruner=_pruner(),
+        load_if_exists=True,
+    )
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = sum(1 for t in study.trials if t.state in finished)
+
     def report(study_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if progress is not None:
             best = study_.best_value if study_.best_trial is not None else float("nan")
             progress(f"{family.name}: trial {trial.number + 1}, best {job.metric} {best:.4f}")
 
     remaining = max(0, job.tune - done)
-    if remaining:
+    if remaining and job.n_jobs > 1 and remaining > 1:
+        tracker.flush()  # nothing queued may be written twice by the children
+        if progress is not None:
+            progress(f"{family.name}: {remaining} trials on {job.n_jobs} processes")
+        _optimize_in_processes(job, family, study.study_name, remaining)
+        study = optuna.load_study(study_name=study.study_name, storage=storage)
+    elif remaining:
         study.optimize(
-            objective, n_trials=remaining, timeout=job.timeout, callbacks=[report],
-            catch=(ValueError, ArithmeticError),
+            _objective(tracker, job, family, study.study_name), n_trials=remaining,
+            timeout=job.timeout, callbacks=[report], catch=(ValueError, ArithmeticError),
         )  # fmt: skip
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
@@ -533,6 +619,7 @@ def train(
     seed: int = 0,
     timeout: float | None = None,
     search_space: Any = None,
+    n_jobs: int = 1,
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
@@ -555,6 +642,9 @@ def train(
         seed: fixes folds, samplers and models, so a run reproduces exactly.
         timeout: seconds per family's study, at most.
         search_space: search-space overrides (a mapping or a YAML file path).
+        n_jobs: processes running trials of a study at once (forked; Linux and macOS).
+            Trials then finish in any order, so the result may vary between runs
+            even with the same seed.
         run_name: name of the training run.
         progress: called with a line of text after each trial (the CLI's progress bar).
 
@@ -581,6 +671,7 @@ def train(
         group_column=group_column, time_column=time_column, seed=seed, tune=tune,
         timeout=timeout, search_space=search_space,
     )  # fmt: skip
+    job.n_jobs = _check_n_jobs(n_jobs)
     tracker = sy.tracker()
     warnings = training_warnings(job.data.X, job.data.y, task=job.task)
     nested = sy.active_run() is not None
