@@ -210,3 +210,26 @@ def test_trials_run_in_parallel_processes_sharing_one_study(cancer: Any) -> None
     assert sy.get_run(result.run_id).status == "FINISHED"
     with pytest.raises(InvalidInputError, match="n_jobs"):
         sy.train("cancer@train", "target", models=["linear"], n_jobs=0)
+
+
+def test_trials_run_on_a_dask_cluster(cancer: Any) -> None:
+    import os
+
+    from distributed import Client, LocalCluster
+
+    sy = cancer
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        worker_pids = set(client.run(os.getpid).values())
+        result = sy.train(
+            "cancer@train", "target", models=["linear"], tune=4, cv=3, scheduler=client
+        )
+    trials = [r for r in _runs(sy) if r.tags.get("shipyard.role") == "trial"]
+    assert len(trials) == 4 and all(r.parent_run_id == result.run_id for r in trials)
+    assert {r.pid for r in trials} <= worker_pids, "the trials ran on the cluster's workers"
+    assert result.best.trials + result.best.pruned == 4
+    assert sy.get_run(result.run_id).status == "FINISHED"

@@ -292,6 +292,7 @@ class _Job:
     overrides: dict[str, Any]
     study_key: str
     n_jobs: int = 1
+    scheduler: Any = None  # a Dask scheduler address or distributed.Client
 
 
 def _prepare(
@@ -403,14 +404,22 @@ def _candidate_run(
     fit_time: float,
     name: str,
     tags: Mapping[str, Any],
+    parent_run_id: str | None = None,
 ) -> str:
-    """Record one cross-validated candidate (or trial) as a nested run; its id."""
-    with tracker.start_run(name=name, nested=True, tags=dict(tags)) as run:
-        tracker.log_params({"model": family.name, **params})
+    """Record one cross-validated candidate (or trial) as a nested run; its id.
+
+    Under ``parent_run_id`` if given (a Dask worker has no active run), else under the
+    active run. Everything is logged by run id, so threads sharing a process do not mix
+    their runs.
+    """
+    with tracker.start_run(
+        name=name, nested=True, tags=dict(tags), parent_run_id=parent_run_id
+    ) as run:
+        tracker.log_params({"model": family.name, **params}, run_id=run.run_id)
         values = {f"cv_{m}": mean for m, (mean, _) in scores.items()}
         values.update({f"cv_{m}_std": std for m, (_, std) in scores.items() if not math.isnan(std)})
         values["fit_time_s"] = fit_time
-        tracker.log_metrics(values)
+        tracker.log_metrics(values, run_id=run.run_id)
     return run.run_id
 
 
@@ -429,7 +438,7 @@ def _tune_family(
 
 
 def _objective(
-    tracker: Tracker, job: _Job, family: Any, study_name: str
+    tracker: Tracker, job: _Job, family: Any, study_name: str, parent_run_id: str | None = None
 ) -> Callable[[optuna.Trial], float]:
     """The study's objective: cross-validate the suggested parameters; a nested run each."""
     import optuna
@@ -450,7 +459,7 @@ def _objective(
                 _candidate_run(
                     tracker, family, params=params, scores=partial, fit_time=0.0,
                     name=f"{family.name} trial {trial.number} (pruned after fold {i + 1})",
-                    tags={**tags, "shipyard.trial_state": "pruned"},
+                    tags={**tags, "shipyard.trial_state": "pruned"}, parent_run_id=parent_run_id,
                 )  # fmt: skip
                 raise optuna.TrialPruned
 
@@ -462,7 +471,7 @@ def _objective(
         run_id = _candidate_run(
             tracker, family, params=params, scores=scores, fit_time=fit_time,
             name=f"{family.name} trial {trial.number}",
-            tags={**tags, "shipyard.trial_state": "complete"},
+            tags={**tags, "shipyard.trial_state": "complete"}, parent_run_id=parent_run_id,
         )  # fmt: skip
         trial.set_user_attr("run_id", run_id)
         trial.set_user_attr("params", params)  # Optuna's own names carry a family prefix
@@ -530,6 +539,73 @@ def _optimize_in_processes(job: _Job, family: Any, study_name: str, remaining: i
         _FORK_STATE.clear()
 
 
+def _dask_trial_worker(
+    settings: Any, *, parent_run_id: str, study_name: str, job: _Job, worker: int, n_trials: int
+) -> int:
+    """On a Dask worker: run ``n_trials`` of the shared study, logging under the parent."""
+    import optuna
+
+    import shipyard as sy
+    from shipyard.training.models import get_family
+
+    sy.configure(settings)
+    tracker = sy.tracker()
+    family = get_family(job.families[0])
+    storage = optuna_storage(settings.db_url)
+    try:
+        study = optuna.load_study(
+            study_name=study_name, storage=storage, sampler=_sampler(job, worker),
+            pruner=_pruner(),
+        )  # fmt: skip
+        study.optimize(
+            _objective(tracker, job, family, study_name, parent_run_id), n_trials=n_trials,
+            timeout=job.timeout, catch=(ValueError, ArithmeticError),
+        )  # fmt: skip
+    finally:
+        storage.engine.dispose()
+        tracker.flush()
+    return n_trials
+
+
+def _optimize_on_dask(
+    tracker: Tracker, job: _Job, family: Any, study_name: str, remaining: int
+) -> None:
+    """Run ``remaining`` trials as tasks on the Dask cluster ``job.scheduler`` names."""
+    import dataclasses
+
+    import distributed
+
+    client_type: Any = distributed.Client
+    parent = tracker.active_run()
+    if parent is None:  # pragma: no cover - train() always has its run active here
+        raise InvalidInputError("Dask trials need the training run to be active")
+    owned = not isinstance(job.scheduler, client_type)
+    client: Any = client_type(job.scheduler) if owned else job.scheduler
+    try:
+        slots = max(1, sum(client.nthreads().values()))
+        workers = min(slots, remaining)
+        shares = [remaining // workers + (i < remaining % workers) for i in range(workers)]
+        # Families hold functions: workers look theirs up by name.
+        payload = dataclasses.replace(job, families=[family.name], scheduler=None)
+        futures = [
+            client.submit(
+                _dask_trial_worker,
+                tracker.settings,
+                parent_run_id=parent.run_id,
+                study_name=study_name,
+                job=payload,
+                worker=i + 1,
+                n_trials=n,
+                pure=False,
+            )
+            for i, n in enumerate(shares)
+        ]
+        client.gather(futures)
+    finally:
+        if owned:
+            client.close()
+
+
 def _run_study(
     tracker: Tracker,
     job: _Job,
@@ -556,7 +632,13 @@ def _run_study(
             progress(f"{family.name}: trial {trial.number + 1}, best {job.metric} {best:.4f}")
 
     remaining = max(0, job.tune - done)
-    if remaining and job.n_jobs > 1 and remaining > 1:
+    if remaining and job.scheduler is not None:
+        tracker.flush()
+        if progress is not None:
+            progress(f"{family.name}: {remaining} trials on the Dask cluster")
+        _optimize_on_dask(tracker, job, family, study.study_name, remaining)
+        study = optuna.load_study(study_name=study.study_name, storage=storage)
+    elif remaining and job.n_jobs > 1 and remaining > 1:
         tracker.flush()  # nothing queued may be written twice by the children
         if progress is not None:
             progress(f"{family.name}: {remaining} trials on {job.n_jobs} processes")
@@ -620,6 +702,7 @@ def train(
     timeout: float | None = None,
     search_space: Any = None,
     n_jobs: int = 1,
+    scheduler: Any = None,
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
@@ -645,6 +728,9 @@ def train(
         n_jobs: processes running trials of a study at once (forked; Linux and macOS).
             Trials then finish in any order, so the result may vary between runs
             even with the same seed.
+        scheduler: a Dask scheduler address (``tcp://host:8786``) or a
+            ``distributed.Client``: trials run as tasks on its workers (the ``dask``
+            extra), which must reach the same store and database.
         run_name: name of the training run.
         progress: called with a line of text after each trial (the CLI's progress bar).
 
@@ -672,6 +758,14 @@ def train(
         timeout=timeout, search_space=search_space,
     )  # fmt: skip
     job.n_jobs = _check_n_jobs(n_jobs)
+    if scheduler is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise InvalidInputError(
+                "a Dask scheduler was given but Dask is not installed; pip install 'shipyard[dask]'"
+            )
+        job.scheduler = scheduler
     tracker = sy.tracker()
     warnings = training_warnings(job.data.X, job.data.y, task=job.task)
     nested = sy.active_run() is not None
