@@ -84,8 +84,8 @@ def suggest(trial: optuna.Trial, family: dict[str, Any]) -> dict[str, Any]:
 class HandTuning:
     """The tuning job by hand: one Optuna study per family, as ``shipyard.train`` runs it.
 
-    ``on_trial(family, number, params, scores, fit_time, state)`` is the logging hook
-    (nothing for the plain side).
+    ``on_trial(family, number, params, *, mean, std, fit_time=0.0)`` is the logging hook,
+    called after each trial (``std=None``: pruned; nothing for the plain side).
     """
 
     def __init__(
@@ -120,9 +120,8 @@ class HandTuning:
             trial.report(float(np.mean(scores)), i)
             if trial.should_prune():
                 if self.on_trial is not None:
-                    self.on_trial(
-                        family["name"], trial.number, params, float(np.mean(scores)), None, 0.0
-                    )
+                    running = float(np.mean(scores))
+                    self.on_trial(family["name"], trial.number, params, mean=running, std=None)
                 raise optuna.TrialPruned
         return float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_times))
 
@@ -141,7 +140,9 @@ class HandTuning:
             trial_params[trial.number] = params
             mean, std, fit_time = self.cross_validate(family, params, trial)
             if self.on_trial is not None:
-                self.on_trial(family["name"], trial.number, params, mean, std, fit_time)
+                self.on_trial(
+                    family["name"], trial.number, params, mean=mean, std=std, fit_time=fit_time
+                )
             return mean
 
         study.optimize(
@@ -232,9 +233,10 @@ def side_optuna_mlflow(recipe: dict[str, Any], folder: Path) -> dict[str, Any]:
         family: str,
         number: int,
         params: dict[str, Any],
+        *,
         mean: float,
         std: float | None,
-        fit_time: float,
+        fit_time: float = 0.0,
     ) -> None:
         state = "pruned" if std is None else "complete"
         with mlflow.start_run(run_name=f"{family} trial {number}", nested=True):
