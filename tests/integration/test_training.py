@@ -233,3 +233,68 @@ def test_trials_run_on_a_dask_cluster(cancer: Any) -> None:
     assert {r.pid for r in trials} <= worker_pids, "the trials ran on the cluster's workers"
     assert result.best.trials + result.best.pruned == 4
     assert sy.get_run(result.run_id).status == "FINISHED"
+
+
+def _mixed(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A frame with a categorical text column, missing values and text labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    city = rng.choice(["north", "south", "east"], size=n).astype(object)
+    city[::17] = None
+    frame = pd.DataFrame({"x": x, "noise": rng.normal(size=n), "city": city})
+    frame.loc[::13, "x"] = np.nan
+    frame["label"] = np.where(np.nan_to_num(x) + (city == "north") > 0.5, "yes", "no")
+    return frame
+
+
+def test_text_labels_categoricals_and_missing_values_work_for_xgboost_too(sy: Any) -> None:
+    frame = _mixed()
+    result = sy.train(frame, "label", models=["xgboost", "linear"], cv=3, valid=_mixed(seed=1))
+    assert result.task == "binary" and set(result.leaderboard["model"]) == {"xgboost", "linear"}
+    assert set(result.model.predict(frame.drop(columns=["label"]))) <= {"yes", "no"}
+    assert result.evaluation is not None and result.evaluation.metrics["roc_auc"] > 0.7
+    with sy.start_run():
+        report = sy.evaluate(result.model, _mixed(seed=2), "label", slices="city")
+    assert "<missing>" in set(report.slices["slice"]), "rows without a city are a slice too"
+
+
+def test_evaluate_takes_the_task_and_classes_from_the_model(sy: Any) -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    iris = load_iris(as_frame=True).frame
+    model = LogisticRegression(max_iter=2000).fit(iris.drop(columns=["target"]), iris["target"])
+    two_classes = iris[iris["target"] != 2]  # a test set that lacks one class
+    report = sy.evaluate(model, two_classes, "target", log=False, plots=False)
+    assert report.task == "multiclass" and report.per_class is not None
+    unknown = iris.assign(target=iris["target"].replace({2: 7}))
+    with pytest.raises(InvalidInputError, match=r"never trained on: \[7\]"):
+        sy.evaluate(model, unknown, "target", log=False)
+
+
+def test_search_space_changes_start_a_new_study_and_failures_are_explained(cancer: Any) -> None:
+    sy = cancer
+    narrow = {"knn": {"n_neighbors": {"type": "int", "low": 3, "high": 5}}}
+    sy.train("cancer@train", "target", models=["knn"], tune=2, cv=3, search_space=narrow)
+    wide = {"knn": {"n_neighbors": {"type": "int", "low": 20, "high": 30}}}
+    again = sy.train("cancer@train", "target", models=["knn"], tune=2, cv=3, search_space=wide)
+    assert 20 <= again.best.params["n_neighbors"] <= 30, "not the old study's best"
+    impossible = {"knn": {"n_neighbors": {"type": "categorical", "choices": [5000]}}}
+    with pytest.raises(InvalidInputError, match="no trial of knn completed; the first error"):
+        sy.train("cancer@train", "target", models=["knn"], tune=2, cv=3, search_space=impossible)
+    failed = [r for r in _runs(sy) if r.tags.get("shipyard.trial_state") == "failed"]
+    assert len(failed) == 2 and "n_neighbors" in failed[0].tags["shipyard.error"]
+
+
+def test_validation_data_and_group_folds_are_checked_before_any_run(cancer: Any) -> None:
+    sy = cancer
+    with pytest.raises(NotFoundError):
+        sy.train("cancer@train", "target", models=["linear"], valid="cancer@99")
+    with pytest.raises(InvalidInputError, match="no target column"):
+        sy.train("cancer@train", "target", models=["linear"], valid=pd.DataFrame({"a": [1]}))
+    frame = sy.data.get("cancer@train").to_pandas().assign(site=lambda f: f.index % 7)
+    with pytest.raises(InvalidInputError, match="straddle folds"):
+        sy.train(frame, "target", models=["linear"], group_column="site", cv_strategy="kfold")
+    assert _runs(sy) == []
+    grouped = sy.train(frame, "target", models=["linear"], group_column="site", cv=3)
+    assert grouped.best.scores["roc_auc"][0] > 0.9

@@ -136,6 +136,9 @@ def evaluate(
     _configure()
     tracker = sy.tracker()
     run_id = c.resolve_run_id(tracker.store, run)
+    best = tracker.store.get_run(run_id).tags.get("shipyard.best_run")
+    if best:  # a training run: its refitted best holds the model
+        run_id = best
     model, meta = load_run_model(tracker, run_id)
     column = target or meta.get("target")
     if not column:

@@ -230,7 +230,7 @@ def evaluate(
         if column not in frame.columns:
             raise InvalidInputError(f"slice column {column!r} is not a column of {label}")
     y = frame[target]
-    chosen = m.check_target(y, task or m.infer_task(y))
+    chosen = _task_of(model, y, task, label)
     names = list(metrics) if metrics is not None else list(m.scorer_names(chosen))
     X = _features_for(model, frame, target)
     pred = model.predict(X)
@@ -257,7 +257,8 @@ def evaluate(
         report.confusion = m.confusion(y_true, pred, classes)
         report.per_class = m.per_class_metrics(y_true, pred, classes)
     if slice_columns:
-        key = frame[slice_columns].astype(str).agg(" / ".join, axis=1)
+        parts = frame[slice_columns].astype(object)
+        key = parts.where(parts.notna(), "<missing>").astype(str).agg(" / ".join, axis=1)
         report.slices = m.metrics_by_slice(
             chosen, y_true, pred, proba, key.to_numpy(), classes=classes, metrics=names
         )
@@ -279,6 +280,36 @@ def evaluate(
         _log(report, prefix, version)
         report.run_id = run.run_id
     return report
+
+
+def _task_of(model: Any, y: pd.Series, task: str | None, label: str) -> Any:
+    """The task: the model's own when it says (a classifier's ``classes_``, a regressor),
+    else ``task`` or inferred from ``y``; the test labels must be ones the model knows.
+
+    Raises:
+        InvalidInputError: missing target values, or labels the model never saw.
+    """
+    import numpy as np
+    from sklearn.base import is_regressor
+
+    from shipyard.training import metrics as m
+
+    classes = getattr(model, "classes_", None)
+    if classes is None or task == "regression" or is_regressor(model):
+        return m.check_target(y, "regression" if is_regressor(model) else task or m.infer_task(y))
+    missing = int(y.isna().sum())
+    if missing:
+        raise InvalidInputError(
+            f"the target {y.name!r} of {label} has {missing} missing values; drop those rows "
+            "to evaluate"
+        )
+    unseen = sorted(set(np.unique(y.to_numpy()).tolist()) - set(np.asarray(classes).tolist()))
+    if unseen:
+        raise InvalidInputError(
+            f"{label} has target values the model was never trained on: {unseen[:10]}; the "
+            f"model knows {list(classes)[:20]}"
+        )
+    return "binary" if len(classes) == 2 else "multiclass"
 
 
 def _make_plots(

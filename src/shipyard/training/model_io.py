@@ -2,9 +2,11 @@
 
 The model file is read through the object store, which checks its BLAKE3 hash, and
 loaded with skops, never pickle. skops refuses types it does not know unless told
-to trust them; shipyard trusts only types from the libraries its model families are
-built from (scikit-learn, NumPy, SciPy, LightGBM, XGBoost and shipyard's own
-training helpers) and refuses a file that needs anything else, naming the types.
+to trust them; shipyard trusts only *classes* from the libraries its model families
+are built from (scikit-learn, NumPy, SciPy, LightGBM, XGBoost), and *functions* only
+from shipyard's own training helpers (a ``FunctionTransformer`` may name a function:
+``numpy.load`` would read files). A file that needs anything else is refused, with
+the names.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def trusted_types(data: bytes) -> list[str]:
     import skops.io
 
     needed = list(skops.io.get_untrusted_types(data=data))
-    refused = [t for t in needed if not t.startswith(TRUSTED_MODULES) and t not in TRUSTED_NAMES]
+    refused = [t for t in needed if not _trusted(t)]
     if refused:
         raise InvalidStateError(
             f"the model file needs types shipyard does not load unreviewed: "
@@ -41,6 +43,30 @@ def trusted_types(data: bytes) -> list[str]:
             "checking them"
         )
     return needed
+
+
+def _resolve(name: str) -> Any:
+    """The object a dotted name refers to (module, then attributes), or None."""
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            target = getattr(target, attr, None)
+            if target is None:
+                return None
+        return target
+    return None
+
+
+def _trusted(name: str) -> bool:
+    if name in TRUSTED_NAMES or name.startswith("shipyard.training."):
+        return True
+    return name.startswith(TRUSTED_MODULES) and isinstance(_resolve(name), type)
 
 
 def load_run_model(tracker: Tracker, run_id: str) -> tuple[Any, dict[str, Any]]:

@@ -957,4 +957,8 @@ def build_pipeline(
     from sklearn.pipeline import Pipeline
 
     estimator = fam.make_estimator(task, params, seed)
+    if fam.needs_encoded_labels and task != "regression":
+        from shipyard.training.estimators import LabelEncodedClassifier
+
+        estimator = LabelEncodedClassifier(estimator)  # any labels, not only 0..k-1
     return Pipeline([("preprocess", _preprocessor(fam, X)), ("model", estimator)])

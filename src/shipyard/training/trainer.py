@@ -21,16 +21,20 @@ still missing are run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import InvalidInputError, ShipyardError
+from shipyard.training.cv import (
+    cross_validate,
+    cv_splits,
+    optuna_storage,
+)
 from shipyard.training.data_input import TrainingData, load_frame, split_target
 
 if TYPE_CHECKING:
@@ -45,8 +49,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODELS = ("linear", "random_forest", "hist_gradient_boosting")
-CV_STRATEGIES = ("auto", "kfold", "stratified", "group", "time")
-OPTUNA_SCHEMA = "shipyard_optuna"
 
 
 @dataclass(frozen=True)
@@ -121,155 +123,6 @@ def leaderboard_frame(candidates: Sequence[Candidate], metric: str) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-# -- cross-validation ----------------------------------------------------------------------
-
-
-def cv_splits(
-    task: str,
-    y: pd.Series,
-    *,
-    folds: int,
-    seed: int,
-    strategy: str = "auto",
-    groups: pd.Series | None = None,
-    order: pd.Series | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The (train rows, validation rows) index pairs of each fold, fixed by ``seed``.
-
-    ``auto``: stratified k-fold for classification, shuffled k-fold for regression;
-    ``group``: no group in two folds (needs ``groups``); ``time``: expanding-window
-    splits in the order of ``order`` (validation rows always come after training rows).
-
-    Raises:
-        InvalidInputError: an unknown strategy, too few rows or classes for the folds,
-            or a group/time strategy without its column.
-    """
-    import numpy as np
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit
-
-    if strategy not in CV_STRATEGIES:
-        raise InvalidInputError(
-            f"cv strategy {strategy!r} is not one of {', '.join(CV_STRATEGIES)}"
-        )
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise InvalidInputError(f"cv must be a whole number of folds >= 2, got {folds!r}")
-    n = len(y)
-    if n < 2 * folds:
-        raise InvalidInputError(f"{n} rows are too few for {folds}-fold cross-validation")
-    index = np.arange(n)
-    if strategy == "group":
-        if groups is None:
-            raise InvalidInputError("cv='group' needs a group column (group_column=...)")
-        if groups.nunique() < folds:
-            raise InvalidInputError(
-                f"cv='group' with {folds} folds needs at least {folds} groups; "
-                f"{groups.name!r} has {groups.nunique()}"
-            )
-        return [(a, b) for a, b in GroupKFold(n_splits=folds).split(index, groups=groups)]
-    if strategy == "time":
-        if order is None:
-            raise InvalidInputError("cv='time' needs a time column (time_column=...)")
-        ranked = np.argsort(order.to_numpy(), kind="stable")
-        return [(ranked[a], ranked[b]) for a, b in TimeSeriesSplit(n_splits=folds).split(ranked)]
-    if task != "regression" and strategy in ("auto", "stratified"):
-        smallest = int(y.value_counts().min())
-        if smallest < folds:
-            raise InvalidInputError(
-                f"the rarest class of the target has {smallest} rows, fewer than the {folds} "
-                "folds; lower cv, or merge rare classes"
-            )
-        splitter: Any = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return [(a, b) for a, b in splitter.split(index, y)]
-    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [(a, b) for a, b in splitter.split(index)]
-
-
-def _predict(model: Any, X: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
-    pred = model.predict(X)
-    proba = None
-    if task != "regression" and hasattr(model, "predict_proba"):
-        proba = model.predict_proba(X)
-    return pred, proba
-
-
-def cross_validate(
-    make_model: Callable[[], Any],
-    X: pd.DataFrame,
-    y: pd.Series,
-    splits: Sequence[tuple[np.ndarray, np.ndarray]],
-    *,
-    task: str,
-    classes: Sequence[Any] | None,
-    metrics: Sequence[str],
-    primary: str,
-    on_fold: Callable[[int, float], None] | None = None,
-) -> tuple[dict[str, tuple[float, float]], float]:
-    """Fit a fresh model per fold and score it on the fold's held-out rows.
-
-    ``on_fold(i, running_mean_of_primary)`` is called after each fold (tuning uses it to
-    prune); it may raise to stop.
-
-    Returns:
-        ``{metric: (mean, std)}`` and the mean fit time in seconds.
-    """
-    import numpy as np
-
-    from shipyard.training.metrics import compute_metrics
-
-    per_fold: dict[str, list[float]] = {m: [] for m in metrics}
-    fit_times = []
-    for i, (train_rows, valid_rows) in enumerate(splits):
-        model = make_model()
-        started = time.perf_counter()
-        model.fit(X.iloc[train_rows], y.iloc[train_rows])
-        fit_times.append(time.perf_counter() - started)
-        pred, proba = _predict(model, X.iloc[valid_rows], task)
-        scores = compute_metrics(
-            task, y.iloc[valid_rows].to_numpy(), pred, proba, classes=classes, metrics=metrics
-        )
-        for m in metrics:
-            per_fold[m].append(float(scores.get(m, np.nan)))
-        if on_fold is not None:
-            on_fold(i, float(np.nanmean(per_fold[primary])))
-    summary = {
-        m: (float(np.nanmean(v)), float(np.nanstd(v)))
-        for m, v in per_fold.items()
-        if not np.all(np.isnan(v))
-    }
-    return summary, float(np.mean(fit_times))
-
-
-# -- Optuna storage ------------------------------------------------------------------------
-
-
-def optuna_storage(db_url: str) -> optuna.storages.RDBStorage:
-    """Optuna's storage beside shipyard's database (see the module docstring)."""
-    import optuna
-    from sqlalchemy.engine import make_url
-
-    url = make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        db_file = Path(url.database or "")
-        if not url.database or url.database == ":memory:":
-            return optuna.storages.RDBStorage("sqlite:///:memory:")
-        target = db_file.with_name("optuna.db")
-        return optuna.storages.RDBStorage(
-            f"sqlite:///{target}", engine_kwargs={"connect_args": {"timeout": 30}}
-        )
-    if url.get_backend_name() == "postgresql":
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
-        engine.dispose()
-        return optuna.storages.RDBStorage(
-            url.render_as_string(hide_password=False),
-            engine_kwargs={"connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"}},
-        )
-    return optuna.storages.RDBStorage(url.render_as_string(hide_password=False))
-
-
 # -- training ------------------------------------------------------------------------------
 
 
@@ -310,6 +163,7 @@ def _prepare(
     tune: int,
     timeout: float | None,
     search_space: Any,
+    valid: Any = None,
 ) -> _Job:
     """Check every argument and load the data, before any model is fitted."""
     import numpy as np
@@ -365,21 +219,67 @@ def _prepare(
         strategy = "group"
     if strategy == "auto" and time_column is not None:
         strategy = "time"
+    if group_column is not None and strategy != "group":
+        raise InvalidInputError(
+            f"group_column {group_column!r} is given but cv_strategy is {strategy!r}: rows of "
+            "one group would straddle folds and leak; use cv_strategy='group' (or 'auto')"
+        )
+    if order is not None and order.isna().any():
+        raise InvalidInputError(
+            f"time column {time_column!r} has {int(order.isna().sum())} missing values; "
+            "time folds need every row's time: fill or drop them"
+        )
     splits = cv_splits(
         chosen, td.y, folds=cv, seed=seed, strategy=strategy, groups=td.groups, order=order
     )
     overrides = load_search_space_overrides(search_space) if search_space is not None else {}
+    if valid is not None:
+        _check_valid(valid, target)
     content = (
         td.version.digest
         if td.version is not None
         else table_digest(td.X.assign(**{f"__target_{target}": td.y}))
     )
-    study_key = f"{content[:16]}-{target}-{primary}-cv{cv}{strategy[0]}-s{seed}"
+    # Everything that changes what a trial means is in the name: another search space,
+    # task or fold layout starts another study instead of resuming an incompatible one.
+    layout = json.dumps(
+        [chosen, strategy, group_column, time_column,
+         {f: {k: v.to_dict() for k, v in p.items()} for f, p in sorted(overrides.items())}],
+        sort_keys=True, default=str,
+    )  # fmt: skip
+    variant = hashlib.blake2b(layout.encode(), digest_size=4).hexdigest()
+    study_key = f"{content[:16]}-{target}-{primary}-cv{cv}-s{seed}-{variant}"
     return _Job(
         data=td, target=target, task=chosen, classes=classes, families=families,
         metric=primary, metrics=names, splits=splits, folds=cv, seed=seed, tune=tune,
         timeout=timeout, overrides=overrides, study_key=study_key,
     )  # fmt: skip
+
+
+def _check_valid(valid: Any, target: str) -> None:
+    """The validation data exists and holds the target (read without loading the table)."""
+    import pandas as pd
+
+    import shipyard.data as sy_data
+    from shipyard.core.entities import DatasetVersion
+
+    if isinstance(valid, pd.DataFrame):
+        columns = [str(c) for c in valid.columns]
+        label = "the validation DataFrame"
+    else:
+        ref = valid.ref if isinstance(valid, DatasetVersion) else valid
+        if not isinstance(ref, str):
+            raise InvalidInputError(
+                f"valid must be a dataset reference, a DatasetVersion or a DataFrame, got "
+                f"{type(valid).__name__}"
+            )
+        version = sy_data.get(ref).version  # NotFoundError names the versions there are
+        if version.kind != "table":
+            raise InvalidInputError(f"valid data {version.ref} is a folder of files, not a table")
+        columns = [c["name"] for c in (version.schema or {}).get("columns", [])]
+        label = version.ref
+    if columns and target not in columns:
+        raise InvalidInputError(f"the validation data {label} has no target column {target!r}")
 
 
 def _check_n_jobs(n_jobs: int) -> int:
@@ -423,18 +323,8 @@ def _candidate_run(
     return run.run_id
 
 
-def _tune_family(
-    tracker: Tracker, job: _Job, family: Any, progress: Callable[[str], None] | None
-) -> Candidate:
-    """An Optuna study for one family; the best trial as a candidate."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna_storage(tracker.settings.db_url)
-    try:
-        return _run_study(tracker, job, family, storage, progress)
-    finally:
-        storage.engine.dispose()  # no connection left open to the database
+class _TrialFailed(Exception):
+    """A trial's model could not be fitted or scored (recorded; the study goes on)."""
 
 
 def _objective(
@@ -442,6 +332,7 @@ def _objective(
 ) -> Callable[[optuna.Trial], float]:
     """The study's objective: cross-validate the suggested parameters; a nested run each."""
     import optuna
+    from numpy.linalg import LinAlgError
 
     from shipyard.training.models import build_pipeline
 
@@ -463,20 +354,38 @@ def _objective(
                 )  # fmt: skip
                 raise optuna.TrialPruned
 
-        scores, fit_time = cross_validate(
-            lambda: build_pipeline(family, job.task, X, params, job.seed),
-            X, y, job.splits, task=job.task, classes=job.classes, metrics=job.metrics,
-            primary=job.metric, on_fold=on_fold,
-        )  # fmt: skip
+        try:
+            scores, fit_time = cross_validate(
+                lambda: build_pipeline(family, job.task, X, params, job.seed),
+                X, y, job.splits, task=job.task, classes=job.classes, metrics=job.metrics,
+                primary=job.metric, on_fold=on_fold,
+            )  # fmt: skip
+        except ShipyardError:
+            raise  # bad input or settings: every trial would fail the same way
+        except (ValueError, ArithmeticError, LinAlgError) as exc:  # these parameters fail
+            _candidate_run(
+                tracker, family, params=params, scores={}, fit_time=0.0,
+                name=f"{family.name} trial {trial.number} (failed)",
+                tags={**tags, "shipyard.trial_state": "failed",
+                      "shipyard.error": f"{type(exc).__name__}: {exc}"[:500]},
+                parent_run_id=parent_run_id,
+            )  # fmt: skip
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            raise _TrialFailed(str(exc)) from exc
         run_id = _candidate_run(
             tracker, family, params=params, scores=scores, fit_time=fit_time,
             name=f"{family.name} trial {trial.number}",
             tags={**tags, "shipyard.trial_state": "complete"}, parent_run_id=parent_run_id,
         )  # fmt: skip
-        trial.set_user_attr("run_id", run_id)
-        trial.set_user_attr("params", params)  # Optuna's own names carry a family prefix
-        trial.set_user_attr("scores", {k: list(v) for k, v in scores.items()})
-        trial.set_user_attr("fit_time_s", fit_time)
+        trial.set_user_attr(  # one write: each is a transaction in the stored study
+            "shipyard",
+            {
+                "run_id": run_id,
+                "params": params,  # Optuna's own names carry a family prefix
+                "scores": {k: list(v) for k, v in scores.items()},
+                "fit_time_s": fit_time,
+            },
+        )
         return scores[job.metric][0]
 
     return objective
@@ -514,7 +423,7 @@ def _trial_worker(worker: int, n_trials: int) -> int:
         )  # fmt: skip
         study.optimize(
             _objective(tracker, job, family, study_name), n_trials=n_trials,
-            timeout=job.timeout, catch=(ValueError, ArithmeticError),
+            timeout=job.timeout, catch=(_TrialFailed,),
         )  # fmt: skip
     finally:
         storage.engine.dispose()
@@ -559,7 +468,7 @@ def _dask_trial_worker(
         )  # fmt: skip
         study.optimize(
             _objective(tracker, job, family, study_name, parent_run_id), n_trials=n_trials,
-            timeout=job.timeout, catch=(ValueError, ArithmeticError),
+            timeout=job.timeout, catch=(_TrialFailed,),
         )  # fmt: skip
     finally:
         storage.engine.dispose()
@@ -615,6 +524,7 @@ def _run_study(
 ) -> Candidate:
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=f"shipyard-{job.study_key}-{family.name}",
         storage=storage,
@@ -628,7 +538,12 @@ def _run_study(
 
     def report(study_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if progress is not None:
-            best = study_.best_value if study_.best_trial is not None else float("nan")
+            values = [
+                t.value
+                for t in study_.get_trials(deepcopy=False)
+                if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None
+            ]
+            best = max(values) if values else float("nan")
             progress(f"{family.name}: trial {trial.number + 1}, best {job.metric} {best:.4f}")
 
     remaining = max(0, job.tune - done)
@@ -647,22 +562,25 @@ def _run_study(
     elif remaining:
         study.optimize(
             _objective(tracker, job, family, study.study_name), n_trials=remaining,
-            timeout=job.timeout, callbacks=[report], catch=(ValueError, ArithmeticError),
+            timeout=job.timeout, callbacks=[report], catch=(_TrialFailed,),
         )  # fmt: skip
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
+        errors = [t.user_attrs["error"] for t in study.trials if "error" in t.user_attrs]
+        why = f"; the first error: {errors[0]}" if errors else " (all were pruned)"
         raise InvalidInputError(
-            f"no trial of {family.name} completed (all failed or were pruned); see the trial "
-            "runs' status, or raise tune / timeout"
+            f"no trial of {family.name} completed{why}. The trial runs (tag "
+            "shipyard.trial_state) say more; or raise tune / timeout"
         )
     best = max(complete, key=lambda t: t.value if t.value is not None else float("-inf"))
-    scores = {k: (float(v[0]), float(v[1])) for k, v in best.user_attrs["scores"].items()}
+    attrs = best.user_attrs["shipyard"]
+    scores = {k: (float(v[0]), float(v[1])) for k, v in attrs["scores"].items()}
     return Candidate(
         family=family.name,
-        params=dict(best.user_attrs["params"]),
+        params=dict(attrs["params"]),
         scores=scores,
-        fit_time_s=float(best.user_attrs["fit_time_s"]),
-        run_id=str(best.user_attrs["run_id"]),
+        fit_time_s=float(attrs["fit_time_s"]),
+        run_id=str(attrs["run_id"]),
         trials=len(complete),
         pruned=sum(1 for t in study.trials if t.state == optuna.trial.TrialState.PRUNED),
     )
@@ -755,7 +673,7 @@ def train(
     job = _prepare(
         data, target, task=task, models=models, metric=metric, cv=cv, cv_strategy=cv_strategy,
         group_column=group_column, time_column=time_column, seed=seed, tune=tune,
-        timeout=timeout, search_space=search_space,
+        timeout=timeout, search_space=search_space, valid=valid,
     )  # fmt: skip
     job.n_jobs = _check_n_jobs(n_jobs)
     if scheduler is not None:
@@ -779,13 +697,19 @@ def train(
             "seed": seed, "data": job.data.label, "rows": len(job.data.y),
         })  # fmt: skip
         candidates = []
-        for family in job.families:
-            if tune:
-                candidates.append(_tune_family(tracker, job, family, progress))
-            else:
-                candidates.append(_default_family(tracker, job, family))
-            if progress is not None and not tune:
-                progress(f"{family.name}: {job.metric} {candidates[-1].scores[job.metric][0]:.4f}")
+        storage = optuna_storage(tracker.settings.db_url) if tune else None
+        try:
+            for family in job.families:
+                if storage is not None:
+                    candidates.append(_run_study(tracker, job, family, storage, progress))
+                else:
+                    candidates.append(_default_family(tracker, job, family))
+                if progress is not None and not tune:
+                    score = candidates[-1].scores[job.metric][0]
+                    progress(f"{family.name}: {job.metric} {score:.4f}")
+        finally:
+            if storage is not None:
+                storage.engine.dispose()  # no connection left open to the database
         candidates.sort(key=lambda c: -c.scores[job.metric][0])
         best = candidates[0]
         board = leaderboard_frame(candidates, job.metric)
