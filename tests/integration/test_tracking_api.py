@@ -332,6 +332,25 @@ def test_run_records_git_state_entry_point_and_packages(
     assert doc["packages"]["sqlalchemy"].startswith("2.")
     assert "shipyard" in doc["packages"]
 
+    # Nested runs (a tuning job's trials) record their parent's capture, not a new one.
+    from shipyard.tracking import environment
+
+    captures: list[Path] = []
+    real = environment.git_state
+    monkeypatch.setattr(environment, "git_state", lambda p: captures.append(p) or real(p))
+    with sy.start_run() as parent:
+        children = []
+        for _ in range(3):
+            with sy.start_run(nested=True) as child:
+                children.append(child.run_id)
+    assert len(captures) == 1
+    for run_id in children:
+        nested = sy.get_run(run_id)
+        assert (nested.git_commit, nested.environment_digest) == (
+            head,
+            sy.get_run(parent.run_id).environment_digest,
+        )
+
 
 def test_a_server_uri_is_refused_rather_than_ignored(make_settings: Any) -> None:
     from shipyard.tracking.tracker import Tracker

@@ -91,6 +91,9 @@ class _RunState:
     keys: set[str] = field(default_factory=set)
     next_step: dict[str, int] = field(default_factory=dict)
     env_thread: threading.Thread | None = None
+    # (git state, environment digest) once captured: nested runs started in this process
+    # record their parent's instead of capturing again (a tuning job starts hundreds)
+    environment: tuple[Any, str] | None = None
 
 
 class ActiveRun:
@@ -285,9 +288,12 @@ class Tracker:
             )
             state = _RunState(ref, exp_id, name or f"run-{ref.run_id[:8]}", os.getpid())
             if self.settings.capture_environment:
+                source = self._states.get(parent) if parent else None
+                if source is not None and source.owner_pid != os.getpid():
+                    source = None  # a parent's capture from before a fork is not ours
                 state.env_thread = threading.Thread(
                     target=self._capture_environment,
-                    args=(ref.pk,),
+                    args=(state, source),
                     daemon=True,
                     name="shipyard-environment",
                 )
@@ -310,13 +316,20 @@ class Tracker:
         self._states[run_id] = state
         return ActiveRun(self, state)
 
-    def _capture_environment(self, run_pk: int) -> None:
+    def _capture_environment(self, state: _RunState, parent: _RunState | None = None) -> None:
+        """Record git state and packages; a nested run takes its parent's capture."""
         try:
-            git = env.git_state(Path.cwd())
-            packages = env.installed_packages(Path(self.settings.cache_dir))
-            digest = self.objects.put_bytes(env.environment_document(packages)).digest
+            if parent is not None and parent.env_thread is not None:
+                parent.env_thread.join()
+            if parent is not None and parent.environment is not None:
+                git, digest = parent.environment
+            else:
+                git = env.git_state(Path.cwd())
+                packages = env.installed_packages(Path(self.settings.cache_dir))
+                digest = self.objects.put_bytes(env.environment_document(packages)).digest
+            state.environment = (git, digest)
             self.store.set_run_environment(
-                run_pk,
+                state.ref.pk,
                 git_commit=git.commit,
                 git_dirty=git.dirty,
                 git_diff_hash=git.diff_hash,
