@@ -77,3 +77,23 @@ def sy(db_url: str, make_settings: Callable[..., Settings]) -> Iterator[object]:
         tracker.end_run()
     tracker.flush()
     tracker.db.dispose()
+
+
+@pytest.fixture
+def external_links() -> Callable[[str], list[str]]:
+    """A function: every src/href attribute of an HTML page that points to another host."""
+    from html.parser import HTMLParser
+
+    def find(html: str) -> list[str]:
+        found: list[str] = []
+
+        class Links(HTMLParser):
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                found.extend(
+                    v for k, v in attrs if k in ("src", "href") and v and "//" in v.split("#")[0]
+                )
+
+        Links().feed(html)
+        return found
+
+    return find

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_train_then_eval_from_the_command_line(project: Path) -> None:
+def test_train_then_eval_from_the_command_line(
+    project: Path, external_links: Callable[[str], list[str]]
+) -> None:
     out = json.loads(
         _ok(
             _run(
@@ -94,7 +97,7 @@ def test_train_then_eval_from_the_command_line(project: Path) -> None:
     ), "the logged model is the refitted best"
     html = (project / "report.html").read_text()
     assert "<html" in html.lower()
-    assert _external_links(html) == [], "works offline: no src or href leaves the page"
+    assert external_links(html) == [], "works offline: no src or href leaves the page"
 
     runs = json.loads(_ok(_run(project, "runs", "list", "--json")))
     assert any(r["name"].startswith("best:") for r in runs)
@@ -112,19 +115,3 @@ def test_train_refuses_bad_input_with_a_clear_message(project: Path) -> None:
         assert needle in result.stderr and "Traceback" not in result.stderr
     missing = _run(project, "train", "wine@42", "--target", "target")
     assert missing.returncode == 1 and "no version" in missing.stderr
-
-
-def _external_links(html: str) -> list[str]:
-    """Every src/href attribute of the page that points to another host."""
-    from html.parser import HTMLParser
-
-    found: list[str] = []
-
-    class Links(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            found.extend(
-                v for k, v in attrs if k in ("src", "href") and v and "//" in v.split("#")[0]
-            )
-
-    Links().feed(html)
-    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,9 @@ def test_bad_input_is_refused_before_any_run(
     assert _runs(sy) == [], "nothing was started"
 
 
-def test_evaluate_any_model_with_slices_and_warnings(cancer: Any) -> None:
+def test_evaluate_any_model_with_slices_and_warnings(
+    cancer: Any, external_links: Callable[[str], list[str]]
+) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -170,7 +172,7 @@ def test_evaluate_any_model_with_slices_and_warnings(cancer: Any) -> None:
     assert "evaluation/test_report.html" in paths
     assert "evaluation/test_confusion_matrix.png" in paths
     html = sy.load_artifact(run.run_id, "evaluation/test_report.html").decode()
-    assert _external_links(html) == [], "works offline: no src or href leaves the page"
+    assert external_links(html) == [], "works offline: no src or href leaves the page"
     assert "roc_auc" in html
 
 
@@ -181,22 +183,6 @@ def test_a_leaking_feature_is_flagged_on_the_run(cancer: Any) -> None:
     result = sy.train(frame, "target", models=["linear"], cv=3)
     assert any("'leak'" in w and "almost perfectly" in w for w in result.warnings)
     assert "'leak'" in sy.get_run(result.run_id).tags["shipyard.warnings"]
-
-
-def _external_links(html: str) -> list[str]:
-    """Every src/href attribute of the page that points to another host."""
-    from html.parser import HTMLParser
-
-    found: list[str] = []
-
-    class Links(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            found.extend(
-                v for k, v in attrs if k in ("src", "href") and v and "//" in v.split("#")[0]
-            )
-
-    Links().feed(html)
-    return found
 
 
 def test_trials_run_in_parallel_processes_sharing_one_study(cancer: Any) -> None:

@@ -407,14 +407,19 @@ def _pruner() -> optuna.pruners.BasePruner:
 _FORK_STATE: dict[str, Any] = {}
 
 
-def _trial_worker(worker: int, n_trials: int) -> int:
-    """In a forked process: run ``n_trials`` of the shared study; the number run."""
+def _share_of_trials(
+    tracker: Tracker,
+    job: _Job,
+    family: Any,
+    *,
+    study_name: str,
+    worker: int,
+    n_trials: int,
+    parent_run_id: str | None = None,
+) -> int:
+    """Run ``n_trials`` of the stored study in this process (a forked or Dask worker)."""
     import optuna
 
-    import shipyard as sy
-
-    job, family, study_name = _FORK_STATE["job"], _FORK_STATE["family"], _FORK_STATE["study"]
-    tracker = sy.tracker()  # the parent's, reset for this process: runs nest under its run
     storage = optuna_storage(tracker.settings.db_url)
     try:
         study = optuna.load_study(
@@ -422,13 +427,24 @@ def _trial_worker(worker: int, n_trials: int) -> int:
             pruner=_pruner(),
         )  # fmt: skip
         study.optimize(
-            _objective(tracker, job, family, study_name), n_trials=n_trials,
+            _objective(tracker, job, family, study_name, parent_run_id), n_trials=n_trials,
             timeout=job.timeout, catch=(_TrialFailed,),
         )  # fmt: skip
     finally:
         storage.engine.dispose()
         tracker.flush()
     return n_trials
+
+
+def _trial_worker(worker: int, n_trials: int) -> int:
+    """In a forked process: the tracker is the parent's, reset for this process, so trial
+    runs nest under the training run on its stack."""
+    import shipyard as sy
+
+    job, family, study_name = _FORK_STATE["job"], _FORK_STATE["family"], _FORK_STATE["study"]
+    return _share_of_trials(
+        sy.tracker(), job, family, study_name=study_name, worker=worker, n_trials=n_trials
+    )
 
 
 def _optimize_in_processes(job: _Job, family: Any, study_name: str, remaining: int) -> None:
@@ -452,28 +468,14 @@ def _dask_trial_worker(
     settings: Any, *, parent_run_id: str, study_name: str, job: _Job, worker: int, n_trials: int
 ) -> int:
     """On a Dask worker: run ``n_trials`` of the shared study, logging under the parent."""
-    import optuna
-
     import shipyard as sy
     from shipyard.training.models import get_family
 
     sy.configure(settings)
-    tracker = sy.tracker()
-    family = get_family(job.families[0])
-    storage = optuna_storage(settings.db_url)
-    try:
-        study = optuna.load_study(
-            study_name=study_name, storage=storage, sampler=_sampler(job, worker),
-            pruner=_pruner(),
-        )  # fmt: skip
-        study.optimize(
-            _objective(tracker, job, family, study_name, parent_run_id), n_trials=n_trials,
-            timeout=job.timeout, catch=(_TrialFailed,),
-        )  # fmt: skip
-    finally:
-        storage.engine.dispose()
-        tracker.flush()
-    return n_trials
+    return _share_of_trials(
+        sy.tracker(), job, get_family(job.families[0]), study_name=study_name, worker=worker,
+        n_trials=n_trials, parent_run_id=parent_run_id,
+    )  # fmt: skip
 
 
 def _optimize_on_dask(
