@@ -151,3 +151,23 @@ def parse_args(workloads: list[str], doc: str | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5000, help="runs to create (w4-setup)")
     parser.add_argument("--repeat", type=int, default=5, help="timed searches (w4-search)")
     return parser.parse_args()
+
+
+def replace_section(doc: Path, begin: str, end: str, section: str) -> None:
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) into ``doc``:
+    in place of the old one between the markers, or appended; a new file gets a title."""
+    if doc.exists():
+        text = doc.read_text()
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            tail = rest.split(end, 1)[1].lstrip("\n")
+            text = head + section + ("\n" + tail if tail else "")
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+    else:
+        text = (
+            "# Benchmarks\n\nHot paths measured against the tool a user would otherwise pick, "
+            "side by side in one run on one machine (see `benchmarks/`).\n\n" + section
+        )
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)

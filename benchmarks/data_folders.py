@@ -58,6 +58,7 @@ from typing import Any
 
 import blake3
 
+from _common import replace_section
 from shipyard.data.folder_store import PACK_FILE_MAX, store_folder
 from shipyard.data.folders import FolderManifest, HashCache, folder_status, scan_folder
 from shipyard.store.objects import LocalObjectStore
@@ -585,14 +586,7 @@ def render(
 
 
 def write_docs(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, section)
     log(f"wrote {DOC}")
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import parse_result
+from _common import parse_result, replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "benchmarks"
@@ -446,21 +446,7 @@ def render(rows: list[Row], sizes: Sizes, info: list[tuple[str, str]], quick: bo
 
 
 def write_docs(section: str) -> None:
-    if DOC.exists():
-        text = DOC.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = (
-            "# Benchmarks\n\nHot paths measured against the tool a user would otherwise pick, "
-            "side by side in one run on one machine (see `benchmarks/`).\n\n" + section
-        )
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, section)
     log(f"wrote {DOC}")
 
 

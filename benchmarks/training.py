@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import parse_result
+from _common import parse_result, replace_section
 from tracking import ensure_mlflow, log, machine_info, package_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -504,15 +504,7 @@ def render(
 
 
 def write_docs(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, section)
     log(f"wrote {DOC}")
 
 

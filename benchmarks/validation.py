@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _common import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN = "<!-- validation-benchmark:begin -->"
@@ -556,17 +558,7 @@ def example_report(bad: pd.DataFrame) -> list[str]:
 
 
 def write_docs(section: str) -> None:
-    if DOC.exists():
-        text = DOC.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1].lstrip("\n")
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-    else:
-        text = "# Benchmarks\n\n" + section
-    DOC.write_text(text)
+    replace_section(DOC, BEGIN, END, section)
     log(f"wrote {DOC}")
 
 
