@@ -104,7 +104,7 @@ def open_stores(*, create: bool = False) -> Stores:
         )
     db = Database(cfg.db_url, busy_timeout=cfg.busy_timeout)
     objects = open_object_store(cfg.artifact_uri, s3_endpoint_url=cfg.s3_endpoint_url)
-    return Stores(SqlTrackingStore(db), objects)
+    return Stores(SqlTrackingStore(db, actor=cfg.actor), objects)
 
 
 def resolve_run_id(store: SqlTrackingStore, text: str) -> str:

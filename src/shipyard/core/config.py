@@ -106,6 +106,7 @@ OPTIONS: tuple[_Option, ...] = (
     _Option(
         "s3_endpoint_url", "SHIPYARD_S3_ENDPOINT_URL", _text, "endpoint of an S3-compatible store"
     ),
+    _Option("user", "SHIPYARD_USER", _text, "who acts (audit log, roles); empty = the OS user"),
 )
 
 
@@ -125,11 +126,24 @@ class Settings:
     expectations_dir: str = "expectations"
     uri: str = ""
     s3_endpoint_url: str = ""
+    user: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def home_path(self) -> Path:
         return Path(self.home)
+
+    @property
+    def actor(self) -> str:
+        """The name recorded as the actor of every change: ``user``, else the OS user."""
+        if self.user:
+            return self.user
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no login name (some containers)
+            return "unknown"
 
     def source_of(self, name: str) -> str:
         """Where the value of ``name`` came from: ``default``, ``shipyard.toml`` or ``env VAR``."""

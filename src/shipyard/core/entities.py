@@ -179,3 +179,113 @@ class DatasetVersion:
             "aliases": list(self.aliases),
             "parents": list(self.parents),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    """A named model in the registry: its versions, aliases and promotion policy."""
+
+    name: str
+    description: str
+    created_at: int
+    updated_at: int
+    created_by: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, int] = field(default_factory=dict)  # alias -> version
+    latest_version: int | None = None
+    has_policy: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "created_by": self.created_by,
+            "tags": dict(self.tags),
+            "aliases": dict(self.aliases),
+            "latest_version": self.latest_version,
+            "has_policy": self.has_policy,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One immutable version of a registered model: a model folder logged by a run.
+
+    ``meta_digest`` is the hash of the folder's metadata file, which lists the hash of
+    every other file: loading checks all of them before deserialising anything.
+    """
+
+    name: str
+    version: int
+    run_id: str | None
+    artifact_path: str
+    flavor: str
+    meta_digest: str
+    created_at: int
+    created_by: str = ""
+    status: str = "active"  # active | archived
+    description: str = ""
+    intended_use: str = ""
+    limitations: str = ""
+    signature: Mapping[str, Any] | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        """``name@version``."""
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "run_id": self.run_id,
+            "artifact_path": self.artifact_path,
+            "flavor": self.flavor,
+            "meta_digest": self.meta_digest,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "status": self.status,
+            "description": self.description,
+            "intended_use": self.intended_use,
+            "limitations": self.limitations,
+            "signature": dict(self.signature) if self.signature is not None else None,
+            "metrics": dict(self.metrics),
+            "tags": dict(self.tags),
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry of the hash-chained audit log."""
+
+    seq: int
+    at: int
+    actor: str
+    action: str
+    entity_type: str
+    entity: str
+    before: Mapping[str, Any]
+    after: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity": self.entity,
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }

@@ -70,7 +70,7 @@ def catalog(settings: Settings | None = None) -> DataCatalog:
             return found[1]
         db = shared_database(s.db_url, busy_timeout=s.busy_timeout)
         made = DataCatalog(
-            SqlDatasetStore(db),
+            SqlDatasetStore(db, actor=s.actor),
             open_object_store(s.artifact_uri, s3_endpoint_url=s.s3_endpoint_url),
             cache_dir=Path(s.cache_dir),
             expectations_dir=Path(s.expectations_dir),

@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.core.entities import DatasetVersion
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.validation import check_key, check_name
-from shipyard.store.db import Database
+from shipyard.store.audit import append_event
+from shipyard.store.db import Database, now_ms
 from shipyard.store.schema import (
     dataset_aliases,
     dataset_lineage,
@@ -31,7 +32,6 @@ from shipyard.store.schema import (
     run_inputs,
     runs,
 )
-from shipyard.store.tracking_store import now_ms
 
 LATEST = "latest"
 SPLIT_STEP = "split:"  # lineage step of a split part: ``split:train``...
@@ -89,8 +89,22 @@ def _latest_numbers(conn: Connection, dataset_ids: Sequence[int]) -> dict[int, i
 class SqlDatasetStore:
     """Dataset records in the metadata database (bytes live in the object store)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, actor: str = "") -> None:
         self.db = db
+        self.actor = actor or "unknown"
+
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        entity: str,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> None:
+        append_event(
+            conn, actor=self.actor, action=action, entity_type="dataset", entity=entity,
+            before=before, after=after,
+        )  # fmt: skip
 
     # -- writing -----------------------------------------------------------------------
 
@@ -180,6 +194,11 @@ class SqlDatasetStore:
                     insert(dataset_lineage),
                     [{"child_pk": pk, "parent_pk": p, "step": step} for p in parent_pks],
                 )
+            self._audit(
+                conn, "dataset.add_version", f"{name}@{number}",
+                after={"digest": digest, "kind": kind, "source": source,
+                       "parents": [p.ref for p in parents], "step": step, "run": run_id},
+            )  # fmt: skip
             return int(pk), True
 
         for attempt in range(_ATTEMPTS):
@@ -203,6 +222,13 @@ class SqlDatasetStore:
 
         def tx(conn: Connection) -> None:
             ds_id = self._dataset_id(conn, version.name)
+            previous = conn.execute(
+                select(dataset_versions.c.version)
+                .select_from(dataset_aliases.join(
+                    dataset_versions, dataset_versions.c.pk == dataset_aliases.c.version_pk
+                ))
+                .where((dataset_aliases.c.dataset_id == ds_id) & (dataset_aliases.c.alias == alias))
+            ).scalar()  # fmt: skip
             conn.execute(
                 delete(dataset_aliases).where(
                     (dataset_aliases.c.dataset_id == ds_id) & (dataset_aliases.c.alias == alias)
@@ -211,6 +237,10 @@ class SqlDatasetStore:
             conn.execute(
                 insert(dataset_aliases).values(dataset_id=ds_id, alias=alias, version_pk=pk)
             )
+            self._audit(
+                conn, "dataset.set_alias", f"{version.name}@{alias}",
+                before={"version": previous}, after={"version": version.version},
+            )  # fmt: skip
 
         self.db.write(tx)
         return self.resolve(f"{version.name}@{alias}")
@@ -218,11 +248,14 @@ class SqlDatasetStore:
     def remove_alias(self, name: str, alias: str) -> None:
         def tx(conn: Connection) -> int:
             ds_id = self._dataset_id(conn, name)
-            return conn.execute(
+            removed = conn.execute(
                 delete(dataset_aliases).where(
                     (dataset_aliases.c.dataset_id == ds_id) & (dataset_aliases.c.alias == alias)
                 )
             ).rowcount
+            if removed:
+                self._audit(conn, "dataset.remove_alias", f"{name}@{alias}")
+            return removed
 
         if not self.db.write(tx):
             raise NotFoundError(f"dataset {name!r} has no alias {alias!r}")
@@ -243,6 +276,10 @@ class SqlDatasetStore:
                     insert(dataset_tags),
                     [{"version_pk": pk, "key": k, "value": v} for k, v in rows.items()],
                 )
+            self._audit(
+                conn, "dataset.set_tags", version.ref,
+                before={k: version.tags.get(k) for k in rows}, after=rows,
+            )  # fmt: skip
 
         self.db.write(tx)
         return self.resolve(version.ref)

@@ -30,7 +30,7 @@ from shipyard.core.errors import InvalidInputError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
 _FORK_WAIT_S = 30.0
 T = TypeVar("T")
@@ -115,6 +115,11 @@ os.register_at_fork(
     after_in_parent=_after_fork_in_parent,
     after_in_child=_after_fork_in_child,
 )
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch: every stored timestamp."""
+    return time.time_ns() // 1_000_000
 
 
 def _is_locked_error(exc: BaseException) -> bool:

@@ -232,3 +232,178 @@ run_inputs = Table(
     Column("context", String(NAME_MAX), nullable=False, default=""),
     Index("ix_run_inputs_version", "version_pk"),
 )
+
+# -- model registry ------------------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("model_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_MAX), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_MAX), nullable=False, default=""),
+    # the promotion policy (YAML text as given, and its parsed JSON form)
+    Column("policy_yaml", Text, nullable=True),
+    Column("policy_json", Text, nullable=True),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(KEY_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("artifact_path", String(NAME_MAX), nullable=False),  # the model folder in the run
+    Column("flavor", String(64), nullable=False),
+    # digest of the folder's metadata file, which lists every file's digest
+    Column("meta_digest", String(64), nullable=False),
+    Column("signature_json", Text, nullable=True),
+    Column("metrics_json", Text, nullable=False, default="{}"),
+    Column("status", String(16), nullable=False, default="active"),  # active | archived
+    Column("description", Text, nullable=False, default=""),
+    Column("intended_use", Text, nullable=False, default=""),
+    Column("limitations", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_MAX), nullable=False, default=""),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_number"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.pk", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(KEY_MAX), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(KEY_MAX), primary_key=True),
+    Column("version_pk", Integer, ForeignKey("model_versions.pk"), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(NAME_MAX), nullable=False, default=""),
+)
+
+# every move of an alias, in order: promote pushes a holder, rollback pops back
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "model_id",
+        Integer,
+        ForeignKey("registered_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("alias", String(KEY_MAX), nullable=False),
+    Column("action", String(16), nullable=False),  # promote | rollback | remove
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(NAME_MAX), nullable=False, default=""),
+    Column("forced", Boolean, nullable=False, default=False),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_alias_moves_model_alias", "model_id", "alias", "pk"),
+)
+
+# gate checks (passed or not) with their details, including champion/challenger scores
+gate_checks = Table(
+    "gate_checks",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False
+    ),
+    Column("alias", String(KEY_MAX), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(NAME_MAX), nullable=False, default=""),
+    Column("passed", Boolean, nullable=False),
+    Column("results_json", Text, nullable=False),
+    Index("ix_gate_checks_version", "version_pk", "alias"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.pk", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("alias", String(KEY_MAX), primary_key=True),
+    Column("approver", String(NAME_MAX), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+)
+
+citations = Table(
+    "citations",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "version_pk", Integer, ForeignKey("model_versions.pk", ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(16), nullable=False),  # bibtex | doi | arxiv | url
+    Column("key", String(NAME_MAX), nullable=False),  # the DOI, arXiv id, BibTeX key or URL
+    Column("text", Text, nullable=False, default=""),  # the BibTeX entry or a note
+    Column("added_at", BigInteger, nullable=False),
+    Column("added_by", String(NAME_MAX), nullable=False, default=""),
+    UniqueConstraint("version_pk", "kind", "key", name="uq_citations_key"),
+)
+
+# -- governance ----------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("role", String(16), nullable=False),  # viewer | editor | approver | admin
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_MAX), nullable=False, default=""),
+)
+
+# the hash-chained audit log: each event's hash covers its fields and the previous hash
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(NAME_MAX), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity_type", String(32), nullable=False),
+    Column("entity", String(NAME_MAX), nullable=False),
+    Column("before_json", Text, nullable=False),
+    Column("after_json", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_entity", "entity_type", "entity"),
+)

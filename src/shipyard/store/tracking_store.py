@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,8 @@ from shipyard.core.errors import (
 )
 from shipyard.core.validation import check_name
 from shipyard.store import search as q
-from shipyard.store.db import Database
+from shipyard.store.audit import append_event
+from shipyard.store.db import Database, now_ms
 from shipyard.store.metrics import Point, metric_keys, read_history, write_points
 from shipyard.store.schema import (
     artifacts,
@@ -73,10 +73,6 @@ _RUN_COLUMNS = (
     runs.c.host,
 )
 _IN_CHUNK = 5000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _num(value: str) -> float | None:
@@ -160,8 +156,24 @@ class SqlTrackingStore:
         db: the :class:`Database` to use (its schema is created or migrated on first use).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, actor: str = "") -> None:
         self.db = db
+        self.actor = actor or "unknown"
+
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        *,
+        entity_type: str,
+        entity: str,
+        before: Mapping[str, Any] | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> None:
+        append_event(
+            conn, actor=self.actor, action=action, entity_type=entity_type, entity=entity,
+            before=before, after=after,
+        )  # fmt: skip
 
     # -- experiments -------------------------------------------------------------
 
@@ -191,7 +203,15 @@ class SqlTrackingStore:
                     updated_at=ts,
                 )
             )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            experiment_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            self._audit(
+                conn,
+                "experiment.create",
+                entity_type="experiment",
+                entity=name,
+                after={"id": str(experiment_id)},
+            )
+            return experiment_id
 
         try:
             experiment_id = self.db.write(tx)
@@ -251,14 +271,20 @@ class SqlTrackingStore:
     def rename_experiment(self, id_or_name: str, new_name: str) -> Experiment:
         check_name(new_name, what="experiment name")
         exp = self.get_experiment(id_or_name)
-        try:
-            self.db.write(
-                lambda conn: conn.execute(
-                    update(experiments)
-                    .where(experiments.c.experiment_id == int(exp.experiment_id))
-                    .values(name=new_name, updated_at=now_ms())
-                )
+
+        def tx(conn: Connection) -> None:
+            conn.execute(
+                update(experiments)
+                .where(experiments.c.experiment_id == int(exp.experiment_id))
+                .values(name=new_name, updated_at=now_ms())
             )
+            self._audit(
+                conn, "experiment.rename", entity_type="experiment", entity=new_name,
+                before={"name": exp.name}, after={"name": new_name},
+            )  # fmt: skip
+
+        try:
+            self.db.write(tx)
         except IntegrityError:
             raise AlreadyExistsError(
                 f"cannot rename {exp.name!r}: an experiment named {new_name!r} exists already"
@@ -267,13 +293,20 @@ class SqlTrackingStore:
 
     def _set_experiment_stage(self, id_or_name: str, stage: LifecycleStage) -> Experiment:
         exp = self.get_experiment(id_or_name)
-        self.db.write(
-            lambda conn: conn.execute(
+
+        def tx(conn: Connection) -> None:
+            conn.execute(
                 update(experiments)
                 .where(experiments.c.experiment_id == int(exp.experiment_id))
                 .values(lifecycle_stage=stage.value, updated_at=now_ms())
             )
-        )
+            action = "delete" if stage is LifecycleStage.DELETED else "restore"
+            self._audit(
+                conn, f"experiment.{action}", entity_type="experiment", entity=exp.name,
+                before={"stage": exp.lifecycle_stage.value}, after={"stage": stage.value},
+            )  # fmt: skip
+
+        self.db.write(tx)
         return self.get_experiment(exp.experiment_id)
 
     def delete_experiment(self, id_or_name: str) -> Experiment:
@@ -334,6 +367,10 @@ class SqlTrackingStore:
                 conn.execute(
                     insert(tags), [{"run_pk": pk, "key": k, "value": v} for k, v in tags_.items()]
                 )
+            self._audit(
+                conn, "run.create", entity_type="run", entity=run_id,
+                after={"experiment": exp.name, "name": run_name, "parent": parent_run_id},
+            )  # fmt: skip
             return pk
 
         pk = self.db.write(tx)
@@ -377,20 +414,33 @@ class SqlTrackingStore:
     def end_run(self, run_pk: int, status: RunStatus, *, end_time: int | None = None) -> None:
         if not status.is_terminal:
             raise InvalidInputError(f"a run ends as FINISHED, FAILED or KILLED, not {status.value}")
-        self.db.write(
-            lambda conn: conn.execute(
+
+        def tx(conn: Connection) -> None:
+            row = conn.execute(select(runs.c.run_id, runs.c.status).where(runs.c.pk == run_pk))
+            found = row.first()
+            conn.execute(
                 update(runs)
                 .where(runs.c.pk == run_pk)
                 .values(
                     status=status.value, end_time=end_time if end_time is not None else now_ms()
                 )
             )
-        )
+            if found is not None:
+                self._audit(
+                    conn, "run.end", entity_type="run", entity=found.run_id,
+                    before={"status": found.status}, after={"status": status.value},
+                )  # fmt: skip
+
+        self.db.write(tx)
 
     def reopen_run(self, run_pk: int) -> None:
         """Mark an ended run RUNNING again (resuming it)."""
-        self.db.write(
-            lambda conn: conn.execute(
+
+        def tx(conn: Connection) -> None:
+            found = conn.execute(
+                select(runs.c.run_id, runs.c.status).where(runs.c.pk == run_pk)
+            ).first()
+            conn.execute(
                 update(runs)
                 .where(runs.c.pk == run_pk)
                 .values(
@@ -400,7 +450,13 @@ class SqlTrackingStore:
                     heartbeat=now_ms(),
                 )
             )
-        )
+            if found is not None:
+                self._audit(
+                    conn, "run.resume", entity_type="run", entity=found.run_id,
+                    before={"status": found.status}, after={"status": RunStatus.RUNNING.value},
+                )  # fmt: skip
+
+        self.db.write(tx)
 
     def update_run(
         self, run_id: str, *, name: str | None = None, description: str | None = None
@@ -412,14 +468,24 @@ class SqlTrackingStore:
         if description is not None:
             values["description"] = description
         if values:
-            self.db.write(
-                lambda conn: conn.execute(update(runs).where(runs.c.pk == ref.pk).values(**values))
-            )
+
+            def tx(conn: Connection) -> None:
+                before = conn.execute(
+                    select(runs.c.name, runs.c.description).where(runs.c.pk == ref.pk)
+                ).one()
+                conn.execute(update(runs).where(runs.c.pk == ref.pk).values(**values))
+                self._audit(
+                    conn, "run.update", entity_type="run", entity=run_id,
+                    before={k: getattr(before, k) for k in values}, after=values,
+                )  # fmt: skip
+
+            self.db.write(tx)
 
     def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
         ref = self.get_run_ref(run_id)
-        self.db.write(
-            lambda conn: conn.execute(
+
+        def tx(conn: Connection) -> None:
+            conn.execute(
                 update(runs)
                 .where(runs.c.pk == ref.pk)
                 .values(
@@ -427,7 +493,13 @@ class SqlTrackingStore:
                     deleted_time=now_ms() if stage is LifecycleStage.DELETED else None,
                 )
             )
-        )
+            action = "delete" if stage is LifecycleStage.DELETED else "restore"
+            self._audit(
+                conn, f"run.{action}", entity_type="run", entity=run_id,
+                before={"stage": ref.lifecycle_stage.value}, after={"stage": stage.value},
+            )  # fmt: skip
+
+        self.db.write(tx)
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run: hidden from searches until restored; ``gc`` purges it."""
@@ -776,6 +848,11 @@ class SqlTrackingStore:
                 conn.execute(delete(runs).where(runs.c.pk.in_(part)))
             if dead_exps:
                 conn.execute(delete(experiments).where(experiments.c.experiment_id.in_(dead_exps)))
+            if dead_runs or dead_exps:
+                self._audit(
+                    conn, "store.purge", entity_type="store", entity="runs",
+                    after={"runs": len(dead_runs), "experiments": len(dead_exps)},
+                )  # fmt: skip
             return len(dead_runs), len(dead_exps)
 
         return self.db.write(tx)

@@ -9,7 +9,6 @@ FINISHED, or FAILED when an exception escapes (KILLED for KeyboardInterrupt).
 from __future__ import annotations
 
 import atexit
-import getpass
 import logging
 import os
 import socket
@@ -192,8 +191,8 @@ class Tracker:
             )
         self.settings = settings
         self.db = shared_database(settings.db_url, busy_timeout=settings.busy_timeout)
-        self.store = SqlTrackingStore(self.db)
-        self.datasets = SqlDatasetStore(self.db)
+        self.store = SqlTrackingStore(self.db, actor=settings.actor)
+        self.datasets = SqlDatasetStore(self.db, actor=settings.actor)
         self._objects: ObjectStore | None = None
         self.writer = MetricWriter(
             self.store.write_points,
@@ -270,10 +269,7 @@ class Tracker:
             tag_values = {
                 check_key(k, what="tag key"): check_tag_value(k, v) for k, v in (tags or {}).items()
             }
-            try:
-                user = getpass.getuser()
-            except (KeyError, OSError):
-                user = ""
+            user = self.settings.actor
             ref = self.store.create_run(
                 experiment_id=exp_id,
                 name=name,
