@@ -90,6 +90,13 @@ def test_public_namespace_is_exactly_the_intended_one() -> None:
         "settings",
         "start_run",
         "tracker",
+        "get_model_version",
+        "load_model",
+        "log_model",
+        "model_registry",
+        "promote_model",
+        "register_model",
+        "rollback_model",
         "train",
         "evaluate",
     }

@@ -37,6 +37,11 @@ from shipyard.tracking.tracker import ActiveRun, Tracker
 if TYPE_CHECKING:
     import pandas as pd
 
+    from shipyard.core.entities import ModelVersion
+    from shipyard.registry import LoggedModel, ModelRegistry, Promotion
+    from shipyard.registry.model_folder import LoadedModel
+    from shipyard.store.registry_store import AliasMove
+
 _lock = threading.Lock()
 _tracker: Tracker | None = None
 
@@ -325,4 +330,122 @@ def autolog(*, log_models: bool = True, disable: bool = False) -> None:
     """Record scikit-learn ``fit`` calls (params, training metrics, model) and scorer calls."""
     from shipyard.tracking.autolog import autolog as _autolog
 
-    _autolog(_get(), log_models=log_models, disable=disable)
+    def log_fitted(model: Any, run_id: str, example: Any) -> object:
+        return model_registry().log_model(model, "model", input_example=example, run_id=run_id)
+
+    _autolog(_get(), log_models=log_models, model_logger=log_fitted, disable=disable)
+
+
+# -- model registry and governance ------------------------------------------------------
+
+
+def model_registry() -> ModelRegistry:
+    """The :class:`~shipyard.registry.ModelRegistry` of the store in effect, with the
+    scorer and data validator its promotion gates use."""
+    from shipyard.registry import ModelRegistry
+
+    tracker = _get()
+    return ModelRegistry(
+        tracker, scorer=_score_on_dataset, validator=_validate_dataset,
+        embedded=not tracker.settings.uri,
+    )  # fmt: skip
+
+
+def _score_on_dataset(model: Any, data: str, metric: str, target: str | None) -> float:
+    """One scorer-name metric of a loaded model on a dataset version (the beat_champion gate)."""
+    from shipyard import data as data_api
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.training.metrics import PROBABILITY_METRICS, compute_metrics, infer_task
+
+    frame, label = data_api.catalog().frame(data)
+    if not target or target not in frame.columns:
+        raise InvalidInputError(
+            f"the gate needs the target column of {label}: set 'target:' in the policy's "
+            f"beat_champion gate (columns: {', '.join(map(str, frame.columns[:12]))})"
+        )
+    X, y = frame.drop(columns=[target]), frame[target]
+    task = (
+        model.meta.task
+        if model.meta.task in ("binary", "multiclass", "regression")
+        else (infer_task(y))
+    )
+    proba = model.predict_proba(X) if metric in PROBABILITY_METRICS else None
+    classes = model.classes_ if task != "regression" else None
+    return compute_metrics(task, y, model.predict(X), proba, classes=classes, metrics=[metric])[
+        metric
+    ]
+
+
+def _validate_dataset(data: str, expectations: str | None) -> tuple[bool, str]:
+    from shipyard import data as data_api
+
+    report = data_api.catalog().validate(data, expectations)
+    if report.passed:
+        return True, f"{data}: {len(report.results)} check(s) passed"
+    failed = "; ".join(r.message for r in report.failures[:5])
+    count = f"{len(report.failures)} of {len(report.results)}"
+    return False, f"{data}: {count} check(s) failed: {failed}"
+
+
+def log_model(
+    model: Any,
+    path: str = "model",
+    *,
+    flavor: str | None = None,
+    input_example: Any = None,
+    signature: Any = None,
+    task: str | None = None,
+    registered_model_name: str | None = None,
+    run_id: str | None = None,
+) -> LoggedModel:
+    """Log ``model`` as a model folder in the active run: flavor detected, signature inferred
+    from ``input_example``, every file hashed. With ``registered_model_name`` also register it.
+
+    Example::
+
+        with sy.start_run():
+            sy.log_model(pipeline, "model", input_example=X[:5])
+    """
+    registry = model_registry()
+    logged = registry.log_model(
+        model, path, flavor=flavor, input_example=input_example, signature=signature,
+        task=task, run_id=run_id,
+    )  # fmt: skip
+    if registered_model_name is not None:
+        registry.register(logged.run_id, registered_model_name, path=logged.path)
+    return logged
+
+
+def register_model(
+    run_id: str,
+    name: str,
+    *,
+    path: str = "model",
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+) -> ModelVersion:
+    """Register the model folder a run logged as the next version of ``name``."""
+    return model_registry().register(run_id, name, path=path, description=description, tags=tags)
+
+
+def load_model(ref: str) -> LoadedModel:
+    """``sy.load_model("churn@production")`` or ``"churn@3"``: the model, every hash checked
+    before anything is deserialised; it has ``predict`` (and ``predict_proba`` where the
+    flavor has probabilities)."""
+    return model_registry().load(ref)
+
+
+def get_model_version(ref: str) -> ModelVersion:
+    return model_registry().get_version(ref)
+
+
+def promote_model(
+    name: str, version: int, alias: str, *, force: bool = False, reason: str = ""
+) -> Promotion:
+    """Move ``alias`` to ``name@version`` through the gates of the model's policy."""
+    return model_registry().promote(name, version, alias, force=force, reason=reason)
+
+
+def rollback_model(name: str, alias: str) -> AliasMove:
+    """Move ``alias`` back to the version that held it before the last promotion."""
+    return model_registry().rollback(name, alias)

@@ -61,9 +61,13 @@ def test_train_cross_validates_each_family_and_refits_the_best(cancer: Any) -> N
         (v.ref, ctx) for v, ctx in sy.get_run_inputs(result.best_run_id)
     ]
     artifacts = {a.path for a in sy.list_artifacts(result.best_run_id, "model")}
-    assert {"model/model.skops", "model/model.json", "model/input_example.json"} <= artifacts
-    meta = json.loads(sy.load_artifact(result.best_run_id, "model/model.json"))
-    assert (meta["task"], meta["target"], meta["classes"]) == ("binary", "target", [0, 1])
+    assert {"model/model.skops", "model/shipyard-model.json", "model/input_example.json"} <= (
+        artifacts
+    )
+    meta = json.loads(sy.load_artifact(result.best_run_id, "model/shipyard-model.json"))
+    assert (meta["flavor"], meta["task"], meta["classes"]) == ("sklearn", "binary", [0, 1])
+    assert sy.get_run(result.best_run_id).params["target"] == "target"
+    assert [c["name"] for c in meta["signature"]["inputs"]] == list(X_train_columns(sy))
 
     # Evaluated once on the test version, with intervals, logged on the best run.
     ev = result.evaluation
@@ -284,3 +288,7 @@ def test_validation_data_and_group_folds_are_checked_before_any_run(cancer: Any)
     assert _runs(sy) == []
     grouped = sy.train(frame, "target", models=["linear"], group_column="site", cv=3)
     assert grouped.best.scores["roc_auc"][0] > 0.9
+
+
+def X_train_columns(sy: Any) -> list[str]:
+    return [c for c in sy.data.get("cancer@train").to_pandas().columns if c != "target"]

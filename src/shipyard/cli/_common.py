@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from shipyard.core.config import Settings
+    from shipyard.registry import ModelRegistry
     from shipyard.store.objects import ObjectStore
     from shipyard.store.tracking_store import SqlTrackingStore
 
@@ -105,6 +106,15 @@ def open_stores(*, create: bool = False) -> Stores:
     db = Database(cfg.db_url, busy_timeout=cfg.busy_timeout)
     objects = open_object_store(cfg.artifact_uri, s3_endpoint_url=cfg.s3_endpoint_url)
     return Stores(SqlTrackingStore(db, actor=cfg.actor), objects)
+
+
+def open_registry() -> ModelRegistry:
+    """The model registry of the store here (an error if there is none)."""
+    import shipyard as sy
+
+    open_stores()
+    sy.configure(settings())
+    return sy.model_registry()
 
 
 def resolve_run_id(store: SqlTrackingStore, text: str) -> str:

@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli import artifacts, config, data, experiments, maintenance, runs, train
+from shipyard.cli import (
+    artifacts,
+    config,
+    data,
+    experiments,
+    governance,
+    maintenance,
+    models,
+    runs,
+    train,
+)
 from shipyard.core.errors import InvalidInputError, ShipyardError
 
 app = typer.Typer(
@@ -28,8 +38,12 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(data.app, name="data")
 app.add_typer(config.app, name="config")
+app.add_typer(models.app, name="models")
+app.add_typer(governance.audit_app, name="audit")
+app.add_typer(governance.users_app, name="users")
 app.command("train", rich_help_panel="Models")(train.train)
 app.command("eval", rich_help_panel="Models")(train.evaluate)
+app.command("lineage", rich_help_panel="Models")(models.lineage)
 app.command("doctor", rich_help_panel="Maintenance")(maintenance.doctor)
 app.command("gc", rich_help_panel="Maintenance")(maintenance.gc)
 

@@ -131,7 +131,6 @@ def evaluate(
     import shipyard as sy
     from shipyard.core.errors import InvalidInputError
     from shipyard.training.evaluation import evaluate as run_evaluation
-    from shipyard.training.model_io import load_run_model
 
     _configure()
     tracker = sy.tracker()
@@ -139,15 +138,20 @@ def evaluate(
     best = tracker.store.get_run(run_id).tags.get("shipyard.best_run")
     if best:  # a training run: its refitted best holds the model
         run_id = best
-    model, meta = load_run_model(tracker, run_id)
-    column = target or meta.get("target")
+    model = sy.model_registry().load_from_run(run_id)
+    column = target or tracker.store.get_run(run_id).params.get("target")
     if not column:
         raise InvalidInputError("the model does not record its target; pass --target")
     with tracker.start_run(
         name=f"eval on {data}", parent_run_id=run_id, tags={"shipyard.role": "evaluation"}
     ):
         report = run_evaluation(
-            model, data, column, task=meta.get("task"), slices=slices or None, prefix="eval_"
+            model.native if model.flavor == "sklearn" else model,
+            data,
+            column,
+            task=model.meta.task,
+            slices=slices or None,
+            prefix="eval_",
         )
     if html is not None:
         from shipyard.training.report import write_report

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, func, select
 
-from shipyard.core.entities import LifecycleStage, RunStatus
+from shipyard.core.entities import RunStatus
 from shipyard.core.errors import (
     InvalidInputError,
     InvalidStateError,
@@ -47,11 +47,10 @@ from shipyard.store.schema import (
     dataset_tags,
     dataset_versions,
     datasets,
-    experiments,
     metric_chunks,
     runs,
 )
-from shipyard.store.tracking_store import SqlTrackingStore
+from shipyard.store.tracking_store import SqlTrackingStore, purgeable_runs
 
 logger = logging.getLogger(__name__)
 
@@ -183,18 +182,7 @@ class GcReport:
 
 def _purgeable(conn: Connection) -> tuple[Any, list[int]]:
     """The WHERE clause for runs that ``purge_deleted`` removes, and the deleted experiments."""
-    dead_exps = [
-        r[0]
-        for r in conn.execute(
-            select(experiments.c.experiment_id).where(
-                experiments.c.lifecycle_stage == LifecycleStage.DELETED.value
-            )
-        )
-    ]
-    where = runs.c.lifecycle_stage == LifecycleStage.DELETED.value
-    if dead_exps:
-        where = or_(where, runs.c.experiment_id.in_(dead_exps))
-    return where, dead_exps
+    return purgeable_runs(conn)
 
 
 def _dataset_references(store: SqlTrackingStore, objects: ObjectStore) -> list[ObjectIssue]:

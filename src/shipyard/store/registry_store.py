@@ -1,5 +1,5 @@
 """Registry records: registered models, versions, aliases and their moves, gate checks,
-approvals, citations, policies, and the users and roles of the governance layer.
+approvals, citations and policies.
 
 Every change appends an audit event in its own transaction (``store.audit``). An alias
 move is one transaction: the alias row, the move (``alias_moves``, which remembers the
@@ -36,11 +36,9 @@ from shipyard.store.schema import (
     model_versions,
     registered_model_tags,
     registered_models,
-    users,
 )
 
 LATEST = "latest"
-ROLES = ("viewer", "editor", "approver", "admin")
 _ATTEMPTS = 5
 
 
@@ -91,7 +89,7 @@ def parse_model_ref(ref: str) -> tuple[str, str]:
 
 
 class SqlRegistryStore:
-    """The model registry and the users table in the metadata database.
+    """The model registry in the metadata database.
 
     Args:
         db: the database.
@@ -749,42 +747,6 @@ class SqlRegistryStore:
                 select(citations).where(citations.c.version_pk == pk).order_by(citations.c.pk)
             )
             return [Citation(r.kind, r.key, r.text, r.added_at, r.added_by) for r in rows]
-
-    # -- users -------------------------------------------------------------------------
-
-    def role_of(self, name: str) -> str | None:
-        with self.db.read() as conn:
-            return conn.execute(select(users.c.role).where(users.c.name == name)).scalar()
-
-    def list_users(self) -> list[tuple[str, str, int, str]]:
-        """``(name, role, created_at, created_by)`` of every user with a stored role."""
-        with self.db.read() as conn:
-            rows = conn.execute(select(users).order_by(users.c.name))
-            return [(r.name, r.role, r.created_at, r.created_by) for r in rows]
-
-    def set_role(self, name: str, role: str | None) -> None:
-        """Give user ``name`` a role (None: remove the user)."""
-        check_name(name, what="user name")
-        if role is not None and role not in ROLES:
-            raise InvalidInputError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
-
-        def tx(conn: Connection) -> None:
-            old = conn.execute(select(users.c.role).where(users.c.name == name)).scalar()
-            if role is None and old is None:
-                raise NotFoundError(f"user {name!r} has no stored role")
-            conn.execute(delete(users).where(users.c.name == name))
-            if role is not None:
-                conn.execute(
-                    insert(users).values(
-                        name=name, role=role, created_at=now_ms(), created_by=self.actor
-                    )
-                )
-            self._audit(
-                conn, "user.set_role" if role else "user.remove", entity_type="user",
-                entity=name, before={"role": old}, after={"role": role},
-            )  # fmt: skip
-
-        self.db.write(tx)
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from shipyard.store.schema import (
     experiments,
     latest_metrics,
     metric_chunks,
+    model_versions,
     params,
     run_inputs,
     runs,
@@ -147,6 +148,27 @@ class RunTable:
 class SearchPage:
     runs: list[Run]
     next_page_token: str | None
+
+
+def purgeable_runs(conn: Connection) -> tuple[Any, list[int]]:
+    """The WHERE clause for runs a purge removes, and the experiments it removes.
+
+    Deleted runs, and the runs of deleted experiments, except runs a registered model
+    version was logged by: their model files must outlive them (an experiment holding
+    such a run stays too, still deleted).
+    """
+    registered = select(model_versions.c.run_id).where(model_versions.c.run_id.is_not(None))
+    deleted_exps = select(experiments.c.experiment_id).where(
+        experiments.c.lifecycle_stage == "deleted"
+    )
+    where = (
+        (runs.c.lifecycle_stage == "deleted") | runs.c.experiment_id.in_(deleted_exps)
+    ) & ~runs.c.run_id.in_(registered)
+    kept = select(runs.c.experiment_id).where(runs.c.run_id.in_(registered))
+    dead_exps = [
+        r[0] for r in conn.execute(deleted_exps.where(~experiments.c.experiment_id.in_(kept)))
+    ]
+    return where, dead_exps
 
 
 class SqlTrackingStore:
@@ -829,17 +851,7 @@ class SqlTrackingStore:
         """Permanently remove soft-deleted runs and experiments. Returns (runs, experiments)."""
 
         def tx(conn: Connection) -> tuple[int, int]:
-            dead_exps = [
-                r[0]
-                for r in conn.execute(
-                    select(experiments.c.experiment_id).where(
-                        experiments.c.lifecycle_stage == "deleted"
-                    )
-                )
-            ]
-            run_where = runs.c.lifecycle_stage == "deleted"
-            if dead_exps:
-                run_where = run_where | runs.c.experiment_id.in_(dead_exps)
+            run_where, dead_exps = purgeable_runs(conn)
             dead_runs = [r[0] for r in conn.execute(select(runs.c.pk).where(run_where))]
             for start in range(0, len(dead_runs), _IN_CHUNK):
                 part = dead_runs[start : start + _IN_CHUNK]

@@ -15,7 +15,6 @@ import functools
 import inspect
 import logging
 import numbers
-import platform
 import threading
 import warnings
 import weakref
@@ -57,10 +56,16 @@ _MAX_PREDICTIONS = 256
 _ESTIMATOR_ERRORS = (ValueError, TypeError, AttributeError, IndexError, ArithmeticError)
 
 
+ModelLogger = Callable[[Any, str, Any], object]
+"""``logger(estimator, run_id, input_example)`` writes the fitted model into the run (the
+public API passes the registry's ``log_model``: a model folder with signature and hashes)."""
+
+
 @dataclass(frozen=True)
 class _Config:
     tracker: Tracker
     log_models: bool
+    model_logger: ModelLogger | None = None
 
 
 @dataclass(frozen=True)
@@ -84,21 +89,29 @@ _predictions: OrderedDict[int, _Origin] = OrderedDict()
 _fitting: dict[str, int] = {}  # run id -> outermost fits in progress
 
 
-def autolog(tracker: Tracker, *, log_models: bool = True, disable: bool = False) -> None:
+def autolog(
+    tracker: Tracker,
+    *,
+    log_models: bool = True,
+    model_logger: ModelLogger | None = None,
+    disable: bool = False,
+) -> None:
     """Log scikit-learn training and evaluation to ``tracker`` automatically (or stop).
 
     An outermost ``fit`` starts a run named after the estimator when none is active
     (and ends it FINISHED, or FAILED if ``fit`` raises), else it logs into the active
     run. It logs params, the ``estimator_class``/``estimator_name`` tags, training
-    metrics, ``best_cv_score`` and ``best_<param>`` for searches, and the model as
-    ``model/model.skops`` plus ``model/model.json``. Metric functions of
+    metrics, ``best_cv_score`` and ``best_<param>`` for searches, and the model through
+    ``model_logger`` (``sy.autolog`` writes a registrable model folder). Metric functions of
     :mod:`sklearn.metrics` (looked up as module attributes after this call) and
     ``score`` on held-out data log ``<metric>_<X variable name>`` to the training run
     while it is active, else to the active run, else nowhere.
 
     Args:
         tracker: where runs are written.
-        log_models: save each fitted estimator with skops.
+        log_models: save each fitted estimator (with ``model_logger``).
+        model_logger: writes a fitted estimator into its run, with the first rows of its
+            training data as the input example.
         disable: restore every patched attribute and forget tracked estimators.
 
     Example::
@@ -121,7 +134,7 @@ def autolog(tracker: Tracker, *, log_models: bool = True, disable: bool = False)
         import sklearn.metrics
         from sklearn.utils import all_estimators
 
-        _config = _Config(tracker, log_models)
+        _config = _Config(tracker, log_models, model_logger)
         if _patches:
             return
         hooks: dict[str, Hook] = {
@@ -340,8 +353,8 @@ def _log_fitted(
     best_params = getattr(est, "best_params_", None)
     if isinstance(best_params, Mapping):
         _log_params(tracker, run_id, _param_values(best_params, prefix="best_"), owned)
-    if config.log_models:
-        _log_model(tracker, run_id, est)
+    if config.log_models and config.model_logger is not None:
+        _log_model(config.model_logger, run_id, est, inputs[0])
 
 
 def _param_values(params: Mapping[str, Any], *, prefix: str = "") -> dict[str, str]:
@@ -425,28 +438,17 @@ def _roc_auc(y: Any, proba: Any, *, est: Any, sample_weight: Any = None) -> Any:
     return roc_auc_score(y, proba, multi_class="ovr", average="weighted", labels=classes, **w)
 
 
-def _log_model(tracker: Tracker, run_id: str, est: Any) -> None:
-    import sklearn
-    import skops
-    import skops.io
-
+def _log_model(model_logger: ModelLogger, run_id: str, est: Any, X: Any) -> None:
+    example = None
+    if X is not None:
+        try:
+            example = X.head(5) if hasattr(X, "head") else X[:5]
+        except _ESTIMATOR_ERRORS:
+            example = None
     try:
-        data = skops.io.dumps(est)
-    except _ESTIMATOR_ERRORS as exc:
-        _warn(f"could not save the {type(est).__name__} model with skops ({exc}); not logged")
-        return
-    cls = type(est)
-    tracker.log_bytes(data, "model/model.skops", run_id=run_id)
-    meta = {
-        "flavor": "sklearn",
-        "format": "skops",
-        "model_file": "model.skops",
-        "estimator_class": f"{cls.__module__}.{cls.__qualname__}",
-        "sklearn_version": sklearn.__version__,
-        "skops_version": skops.__version__,
-        "python_version": platform.python_version(),
-    }
-    tracker.log_dict(meta, "model/model.json", run_id=run_id)
+        model_logger(est, run_id, example)
+    except (ShipyardError, *_ESTIMATOR_ERRORS) as exc:
+        _warn(f"could not save the {type(est).__name__} model ({exc}); not logged")
 
 
 def _log_eval_metric(origin: _Origin, key: str, value: Any) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInputError, ShipyardError
+from shipyard.registry import ModelRegistry
 from shipyard.training.cv import (
     cross_validate,
     cv_splits,
@@ -724,7 +725,7 @@ def train(
         ) as best_run:  # fmt: skip
             if job.data.version is not None:
                 tracker.log_input(job.data.version, context="training")
-            tracker.log_params({"model": best.family, **best.params})
+            tracker.log_params({"model": best.family, "target": target, **best.params})
             tracker.log_metrics({f"cv_{m}": mean for m, (mean, _) in best.scores.items()})
             model = build_pipeline(family, job.task, job.data.X, best.params, seed)
             model.fit(job.data.X, job.data.y)
@@ -779,35 +780,7 @@ def _learning_curve(family: Any, params: Mapping[str, Any], job: _Job) -> list[A
 
 
 def _log_model(tracker: Tracker, model: Any, job: _Job) -> None:
-    """The refitted pipeline (skops), its input schema and an input example."""
-    import platform
-
-    import sklearn
-    import skops
-    import skops.io
-
-    from shipyard.data.schema import infer_schema
-
-    tracker.log_bytes(skops.io.dumps(model), "model/model.skops")
-    example = job.data.X.head(5)
-    tracker.log_text(example.to_json(orient="split", date_format="iso"), "model/input_example.json")
-    try:
-        schema = infer_schema(job.data.X).to_dict()
-    except InvalidInputError as exc:  # a column the schema cannot type: keep the names
-        schema = {"columns": [str(c) for c in job.data.X.columns], "note": str(exc)}
-    tracker.log_dict(
-        {
-            "flavor": "sklearn",
-            "format": "skops",
-            "model_file": "model.skops",
-            "task": job.task,
-            "target": job.target,
-            "classes": job.classes,
-            "input_schema": schema,
-            "input_example": "input_example.json",
-            "sklearn_version": sklearn.__version__,
-            "skops_version": skops.__version__,
-            "python_version": platform.python_version(),
-        },
-        "model/model.json",
+    """The refitted pipeline as a model folder (skops, signature, input example, hashes)."""
+    ModelRegistry(tracker).log_model(
+        model, "model", flavor="sklearn", input_example=job.data.X.head(5), task=job.task
     )

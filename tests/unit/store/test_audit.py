@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from sqlalchemy import text
 
@@ -29,12 +31,12 @@ def test_changes_append_chained_events_with_actor_and_before_after(store: SqlTra
     assert [e.action for e in events] == ["experiment.create"] + ["run.create", "run.end"] * 3
     assert {e.actor for e in events} == {"alice"}
     assert events[0].prev_hash == audit.GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
     end = events[2]
     assert end.before == {"status": "RUNNING"} and end.after == {"status": "FINISHED"}
     check = audit.verify_chain(store.db)
-    assert check.ok and check.events == 7 and (check.head_seq, check.head_hash) == audit.head(
-        store.db
+    assert (
+        check.ok and check.events == 7 and (check.head_seq, check.head_hash) == audit.head(store.db)
     )
 
 

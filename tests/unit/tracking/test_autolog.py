@@ -81,14 +81,15 @@ def test_a_fit_logs_params_tags_training_metrics_and_the_model() -> None:
     for key in ("training_precision_score", "training_recall_score", "training_f1_score"):
         assert 0.9 < run.metrics[key] <= 1.0
     assert {a.path for a in sy.list_artifacts(run.run_id)} == {
-        "model/model.json",
+        "model/shipyard-model.json",
         "model/model.skops",
+        "model/input_example.json",
     }
-    meta = json.loads(sy.load_artifact(run.run_id, "model/model.json"))
+    meta = json.loads(sy.load_artifact(run.run_id, "model/shipyard-model.json"))
     assert meta["flavor"] == "sklearn"
-    assert meta["sklearn_version"] == sklearn.__version__
-    assert meta["skops_version"] == skops.__version__
-    assert meta["estimator_class"] == run.tags["estimator_class"]
+    assert f"scikit-learn=={sklearn.__version__}" in meta["requirements"]
+    assert f"skops=={skops.__version__}" in meta["requirements"]
+    assert len(meta["signature"]["inputs"]) == X_train.shape[1]
 
 
 def test_the_saved_model_loads_back_with_skops_and_predicts_the_same() -> None:

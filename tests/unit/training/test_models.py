@@ -34,7 +34,7 @@ from shipyard.training.models import (
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-#: the type prefixes a training run's model file may need trusted (training/model_io.py)
+#: the type prefixes a training run's model file may need trusted (registry/flavors/sklearn.py)
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "lightgbm.", "xgboost.", "shipyard.training.")
 
 FAMILY_TASKS = [(name, task) for name, family in FAMILIES.items() for task in family.tasks]

@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from shipyard.core.errors import InvalidStateError
-from shipyard.training.model_io import trusted_types
+from shipyard.registry.flavors.sklearn import trusted_types
 
 
 def _fitted(*steps: object) -> bytes:
