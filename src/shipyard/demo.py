@@ -129,7 +129,7 @@ def _folder_steps(console: Any) -> None:
     )
 
 
-def _training_steps(console: Any, train_v: Any, test_v: Any) -> None:
+def _training_steps(console: Any, train_v: Any, test_v: Any) -> Any:
     """Cross-validate and tune two model families with sy.train; print the leaderboard."""
     from rich.table import Table
 
@@ -165,6 +165,87 @@ def _training_steps(console: Any, train_v: Any, test_v: Any) -> None:
         )
     for warning in result.warnings:
         console.print(f"  warning: {warning}")
+    return result
+
+
+POLICY = """\
+production:
+  min_metrics: {{valid_roc_auc: 0.95}}
+  beat_champion: {{data: {test}, metric: roc_auc, target: target, margin: 0.0}}
+  validate_data: {{data: {test}}}
+  signature_compatible: true
+  approval: {{approvers: 1}}
+"""
+
+
+def _registry_steps(console: Any, train_v: Any, result: Any, test_v: Any) -> None:
+    """A baseline in production; the tuned model must pass the gates to replace it."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    import shipyard as sy
+    from shipyard.governance import verify_audit_log
+    from shipyard.registry import build_card
+
+    def gates_line(gates: list[dict[str, Any]]) -> str:
+        return "; ".join(
+            f"{g['gate']} {'pass' if g['passed'] else 'FAIL'} ({g['detail']})" for g in gates
+        )
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    registry = sy.model_registry()
+    train = sy.data.get(train_v.ref).to_pandas()
+    X, y = train.drop(columns="target"), train["target"]
+    with sy.start_run(name="baseline: one split") as run:
+        sy.log_input(train_v, context="training")
+        sy.log_param("target", "target")
+        baseline = DecisionTreeClassifier(max_depth=1, random_state=0).fit(X, y)
+        sy.log_model(baseline, "model", input_example=X.head(5))
+    first = sy.register_model(run.run_id, "breast-cancer", description="one-split baseline")
+    sy.promote_model("breast-cancer", first.version, "production")
+    console.print(
+        f"[bold]registry[/]: {first.ref} ({first.flavor}, {len((first.signature or {}).get('inputs', []))} "
+        "input columns in its signature) registered and promoted to production (no policy yet)"
+    )
+    registry.set_policy("breast-cancer", POLICY.format(test=test_v.ref))
+    challenger = sy.register_model(
+        result.best_run_id, "breast-cancer", description=f"sy.train best: {result.best.family}"
+    )
+    console.print(f"  policy set; {challenger.ref} registered from the tuning job's best run")
+    try:
+        sy.promote_model("breast-cancer", challenger.version, "production")
+    except sy.ShipyardError as exc:
+        gates = exc.details.get("gates", [])
+        console.print(f"  promote {challenger.ref} refused by the gates: {gates_line(gates)}")
+    registry.set_role("reviewer", "approver")
+    settings = sy.settings()
+    sy.configure(replace(settings, user="reviewer"))
+    sy.model_registry().approve(
+        "breast-cancer", challenger.version, "production", comment="demo review"
+    )
+    sy.configure(settings)
+    done = sy.promote_model("breast-cancer", challenger.version, "production")
+    console.print(
+        f"  reviewer approved; promote passed every gate: {gates_line(done.gates)}\n"
+        f"  breast-cancer@production -> {done.version.version} (was {done.previous})"
+    )
+    loaded = sy.load_model("breast-cancer@production")
+    example = loaded.input_example()
+    console.print(
+        f"  sy.load_model('breast-cancer@production'): hashes checked, "
+        f"predicts {escape(str(loaded.predict(example).tolist()))} on its input example"
+    )
+    card_path = Path(sy.settings().home) / "reports" / "breast-cancer-card.html"
+    card_path.write_text(build_card(registry, "breast-cancer@production").html)
+
+    verified = verify_audit_log(sy.tracker().db)
+    console.print(
+        f"  model card: {card_path}; audit log: {verified.events} events, chain "
+        f"{'intact' if verified.ok else 'BROKEN'}"
+    )
 
 
 def main() -> None:
@@ -260,8 +341,13 @@ def main() -> None:
             f"{len(r.params)} params, training_f1_score={r.metrics['training_f1_score']:.4f}, "
             f"held-out score_x_test={r.metrics['score_x_test']:.4f}, artifacts {artifacts}"
         )
-    _training_steps(console, train_v, test_v)
-    console.print("next: [cyan].venv/bin/shipyard runs list --experiment shipyard-demo[/]")
+    result = _training_steps(console, train_v, test_v)
+    _registry_steps(console, train_v, result, test_v)
+    console.print(
+        "next: [cyan].venv/bin/shipyard models show breast-cancer@production[/], "
+        "[cyan].venv/bin/shipyard lineage breast-cancer@production[/], "
+        "[cyan].venv/bin/shipyard audit log --entity breast-cancer[/]"
+    )
 
 
 if __name__ == "__main__":

@@ -23,13 +23,16 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import posixpath
 import re
 import sys
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -369,8 +372,56 @@ def load_model_files(read: Callable[[str], bytes], meta_bytes: bytes) -> LoadedM
             )
         contents[name] = data
     example = contents.pop(EXAMPLE_FILE, None)
-    native = flavor.load(contents, meta.options)
-    return LoadedModel(meta=meta, flavor=flavor, native=native, example=example)
+    if not flavor.cacheable:
+        return LoadedModel(meta=meta, flavor=flavor, native=flavor.load(contents, meta.options),
+                           example=example)  # fmt: skip
+    key = hash_bytes(meta_bytes)  # names every file's digest: same key, same bytes
+    native = _LOADED.get(key)
+    if native is None:
+        native = flavor.load(contents, meta.options)
+        _LOADED.put(key, native, sum(len(b) for b in contents.values()))
+    # a copy per load: a caller changing its model (set_params, refit) changes no one else's
+    return LoadedModel(meta=meta, flavor=flavor, native=copy.deepcopy(native), example=example)
+
+
+class _LoadedModels:
+    """Models this process loaded, by metadata digest, least recently used out first.
+
+    Only what a flavor loaded here from hash-checked bytes is kept; every load still
+    reads and checks every file before a copy is handed out, so a file changed on disk
+    is refused exactly as on a first load.
+    """
+
+    def __init__(self, *, max_models: int = 8, max_bytes: int = 512 * 2**20) -> None:
+        self.max_models, self.max_bytes = max_models, max_bytes
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: str, native: Any, size: int) -> None:
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            self._items[key] = (native, size)
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_models or (
+                sum(n for _, n in self._items.values()) > self.max_bytes
+            ):
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_LOADED = _LoadedModels()
 
 
 class LoadedModel:

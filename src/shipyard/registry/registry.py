@@ -154,7 +154,7 @@ class ModelRegistry:
         path = check_artifact_path(path)
         meta_digest = self._meta_digest(run.run_id, path)
         meta = _parse_meta(self.tracker.objects.get_bytes(meta_digest))
-        metrics = {k: v for k, v in run.metrics.items() if not math.isnan(v)}  # no evidence
+        metrics = {k: v for k, v in run.metrics.items() if math.isfinite(v)}  # no evidence
         return self.store.create_version(
             name, run_id=run.run_id, artifact_path=path, flavor=meta.flavor,
             meta_digest=meta_digest,
@@ -372,9 +372,21 @@ class ModelRegistry:
 
     # -- editing -----------------------------------------------------------------------
 
-    def update_version(self, ref: str, **fields: str | None) -> ModelVersion:
+    def update_version(
+        self,
+        ref: str,
+        *,
+        description: str | None = None,
+        intended_use: str | None = None,
+        limitations: str | None = None,
+        status: str | None = None,
+    ) -> ModelVersion:
+        """Edit a version's texts (shown on its card), or archive/unarchive it."""
         self._require("editor", "edit a model version")
-        return self.store.update_version(ref, **fields)
+        return self.store.update_version(
+            ref, description=description, intended_use=intended_use, limitations=limitations,
+            status=status,
+        )  # fmt: skip
 
     def delete_version(self, ref: str) -> None:
         self._require("admin", "delete a model version")
@@ -424,7 +436,8 @@ class ModelRegistry:
             "ref": version.ref, "digest": version.digest, "context": context,
             "created_by_run_id": version.created_by_run_id, "parents": [],
         }  # fmt: skip
-        if version.ref in seen:
+        if version.ref in seen:  # listed above with its parents
+            entry["repeated"] = True
             return entry
         seen.add(version.ref)
         for parent in version.parents:

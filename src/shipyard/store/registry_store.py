@@ -9,6 +9,7 @@ previous holder) and the audit event commit together or not at all.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +87,17 @@ def parse_model_ref(ref: str) -> tuple[str, str]:
     name, _, selector = ref.partition("@")
     check_name(name, what="model name")
     return name, selector or LATEST
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None: stored JSON stays strict."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class SqlRegistryStore:
@@ -244,7 +256,7 @@ class SqlRegistryStore:
             old = conn.execute(
                 select(registered_models.c.policy_json).where(registered_models.c.name == name)
             ).scalar()
-            new = json.dumps(policy, sort_keys=True) if policy is not None else None
+            new = json.dumps(policy) if policy is not None else None  # keeps the gate order
             conn.execute(
                 update(registered_models)
                 .where(registered_models.c.name == name)
@@ -662,7 +674,7 @@ class SqlRegistryStore:
                     at=now_ms(),
                     actor=self.actor,
                     passed=passed,
-                    results_json=json.dumps(list(results), default=str),
+                    results_json=json.dumps(_finite(list(results)), default=str),
                 )
             )
             self._audit(

@@ -64,6 +64,9 @@ class Flavor(ABC):
     """The flavor's registry name (stored in each model folder's metadata)."""
     extra: str = ""
     """The pip extra that installs what the flavor needs (``""``: shipyard's base install)."""
+    cacheable: bool = False
+    """Loaded models can be kept in memory and handed out as deep copies: True where a
+    copy is cheap and independent (scikit-learn, XGBoost, LightGBM)."""
 
     @abstractmethod
     def accepts(self, model: Any) -> bool:

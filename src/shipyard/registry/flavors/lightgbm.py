@@ -101,6 +101,7 @@ class LightGBMFlavor(Flavor):
 
     name = "lightgbm"
     extra = "lightgbm"
+    cacheable = True
 
     def accepts(self, model: Any) -> bool:
         """Whether ``model`` is a LightGBM Booster or one of :data:`WRAPPERS` (not a subclass)."""

@@ -51,7 +51,15 @@ def trusted_types(data: bytes) -> list[str]:
     """
     import skops.io
 
-    needed = list(skops.io.get_untrusted_types(data=data))
+    return check_trusted(list(skops.io.get_untrusted_types(data=data)))
+
+
+def check_trusted(needed: list[str]) -> list[str]:
+    """``needed`` if shipyard trusts every type in it (see :func:`trusted_types`).
+
+    Raises:
+        InvalidStateError: some type comes from elsewhere; the message lists them.
+    """
     refused = sorted(t for t in needed if not _trusted(t))
     if refused:
         raise InvalidStateError(
@@ -101,6 +109,7 @@ class SklearnFlavor(Flavor):
 
     name = "sklearn"
     extra = ""
+    cacheable = True
 
     def accepts(self, model: Any) -> bool:
         """Whether ``model`` is a scikit-learn estimator (an instance of ``BaseEstimator``)."""
@@ -126,7 +135,8 @@ class SklearnFlavor(Flavor):
         data = skops.io.dumps(model)
         needed = trusted_types(data)  # refuse now what could not be loaded later
         packages = sorted({t.split(".", 1)[0] for t in needed} & set(_OPTIONAL_PACKAGES))
-        options: dict[str, Any] = {"packages": packages}
+        # the types loading must trust, recorded now so a load need not walk the file twice
+        options: dict[str, Any] = {"packages": packages, "trusted_types": sorted(needed)}
         labels = getattr(model, "classes_", None)
         if labels is not None:
             options["classes"] = plain_labels(labels)
@@ -140,9 +150,20 @@ class SklearnFlavor(Flavor):
         """
         skops_io = import_for("skops.io", flavor=self.name, extra=self.extra)
         data = one_file(files, MODEL_FILE, flavor=self.name)
-        trusted = trusted_types(data)
+        recorded = options.get("trusted_types")
+        # skops still refuses any type outside the list; the list itself is checked against
+        # the trust rules (it comes from metadata whose hash the registry checked)
+        trusted = (
+            check_trusted([str(t) for t in recorded])
+            if isinstance(recorded, list)
+            else trusted_types(data)
+        )
         try:
             return skops_io.loads(data, trusted=trusted)
+        except skops_io.exceptions.UntrustedTypesFoundException:
+            # the file needs more than its metadata lists: walk it, refusing what shipyard
+            # does not trust (the error names the types)
+            return skops_io.loads(data, trusted=trusted_types(data))
         except (ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
             raise InvalidStateError(
                 f"skops could not load the scikit-learn model ({type(exc).__name__}: {exc}); "

@@ -54,6 +54,7 @@ class XGBoostFlavor(Flavor):
 
     name = "xgboost"
     extra = "xgboost"
+    cacheable = True
 
     def accepts(self, model: Any) -> bool:
         """Whether ``model`` is a Booster or one of :data:`WRAPPERS` (checked by class)."""
