@@ -32,6 +32,13 @@ def test_demo_trains_tracks_and_prints_the_results_table(tmp_path: Path) -> None
     assert "sy.train leaderboard: 2 families" in flat
     assert "linear" in flat and "hist_gradient_boosting" in flat
     assert "refitted and evaluated once on breast-cancer@" in flat
+    # registry: the tuned model is refused until approved, then replaces the baseline
+    assert "breast-cancer@1 (sklearn, 30 input columns" in flat
+    assert "refused by the gates:" in flat and "approval FAIL (0 of 1" in flat
+    assert "breast-cancer@production -> 2 (was 1)" in flat
+    assert "audit log:" in flat and "chain intact" in flat
+    card = tmp_path / ".shipyard" / "reports" / "breast-cancer-card.html"
+    assert "breast-cancer" in card.read_text() and "<script" not in card.read_text()
     log = subprocess.run(
         [sys.executable, "-m", "shipyard.cli.main", "data", "log", "digits", "--json"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,
