@@ -206,9 +206,10 @@ def _registry_steps(console: Any, train_v: Any, result: Any, test_v: Any) -> Non
         sy.log_model(baseline, "model", input_example=X.head(5))
     first = sy.register_model(run.run_id, "breast-cancer", description="one-split baseline")
     sy.promote_model("breast-cancer", first.version, "production")
+    columns = len((first.signature or {}).get("inputs", []))
     console.print(
-        f"[bold]registry[/]: {first.ref} ({first.flavor}, {len((first.signature or {}).get('inputs', []))} "
-        "input columns in its signature) registered and promoted to production (no policy yet)"
+        f"[bold]registry[/]: {first.ref} ({first.flavor}, {columns} input columns in its "
+        "signature) registered and promoted to production (no policy yet)"
     )
     registry.set_policy("breast-cancer", POLICY.format(test=test_v.ref))
     challenger = sy.register_model(

@@ -213,8 +213,6 @@ def test_bad_references_name_what_exists(base: Project) -> None:
     err = _fails(_run(home, "models", "register", base.good, "cancer", "--path", "nope"), 1)
     assert f"run {base.good} has no model folder at 'nope'" in err
     assert "model" in err.split("has model folders at:")[1]  # where the model folder is
-    err = _fails(_run(home, "models", "register", base.good, "cancer", "--path", "../x"), 2)
-    assert "outside the run" in err
     after = _json(_run(home, "models", "show", "cancer", "--json"))
     assert [v["version"] for v in after["versions"]] == [1, 2]  # nothing registered
 
@@ -234,9 +232,6 @@ def test_policy_is_checked_before_it_is_stored(project: Project) -> None:
     for gate in ("min_metrics", "max_metrics", "beat_champion", "approval"):
         assert gate in err
     assert _ok(_run(home, "models", "policy", "cancer")) == POLICY  # unchanged
-
-    listed = _ok(_run(home, "models", "list"))
-    assert next(line for line in listed.splitlines() if "cancer" in line).split()[3] == "yes"
 
 
 def test_gates_block_then_pass_then_force_and_roll_back(project: Project) -> None:
@@ -262,54 +257,39 @@ def test_gates_block_then_pass_then_force_and_roll_back(project: Project) -> Non
     promoted = _ok(_run(home, "models", "promote", "cancer", "2", "--alias", "production"))
     assert "cancer@production -> version 2" in promoted
     assert "FAIL" not in promoted
+
+    forced = _ok(
+        _run(home, "models", "promote", "cancer", "1", "--alias", "production", "--force",
+             "--reason", "hotfix")
+    )  # fmt: skip
+    assert "cancer@production -> version 1 (was 2)" in forced
+    rows = {line.split()[0]: line for line in forced.splitlines() if line.strip()}
+    assert "FAIL" in rows["min_metrics"]
+    assert "FAIL" in rows["beat_champion"]  # 0.5 does not beat the forest
+    assert "cancer@1 does not beat cancer@2 on cancer@test" in rows["beat_champion"]
+    assert "pass" in rows["signature_compatible"]  # same inputs
+
+    rolled = _ok(_run(home, "models", "rollback", "cancer", "--alias", "production"))
+    assert "cancer@production -> version 2 (was 1)" in rolled
     shown = _json(_run(home, "models", "show", "cancer@production", "--json"))
     assert shown["version"] == 2 and shown["aliases"] == ["production"]
     assert [(g["alias"], g["passed"]) for g in shown["gate_checks"]] == [("production", True)]
 
-    forced = _json(
-        _run(home, "models", "promote", "cancer", "1", "--alias", "production", "--force",
-             "--reason", "hotfix", "--json")
-    )  # fmt: skip
-    assert forced["forced"] is True and forced["previous"] == 2
-    gates = {g["gate"]: g for g in forced["gates"]}
-    assert gates["min_metrics"]["passed"] is False
-    assert gates["beat_champion"]["passed"] is False  # 0.5 does not beat the forest
-    assert gates["beat_champion"]["champion"] > gates["beat_champion"]["challenger"]
-    assert gates["signature_compatible"]["passed"] is True  # same inputs
-
-    rolled = _ok(_run(home, "models", "rollback", "cancer", "--alias", "production"))
-    assert "cancer@production -> version 2 (was 1)" in rolled
-    assert _json(_run(home, "models", "show", "cancer@production", "--json"))["version"] == 2
-
-    moves = _json(_run(home, "models", "history", "cancer", "--json"))
+    history = _ok(_run(home, "models", "history", "cancer"))
     me = getpass.getuser()
-    assert [
-        (m["action"], m["from_version"], m["to_version"], m["forced"], m["reason"], m["actor"])
-        for m in moves
-    ] == [
-        ("promote", None, 2, False, "", me),
-        ("promote", 2, 1, True, "hotfix", me),
-        ("rollback", 1, 2, False, "", me),
+    moves = [line.split()[2:] for line in history.splitlines() if " production " in line]
+    assert moves == [  # alias, action, from, to, by, forced, reason
+        ["production", "promote", "-", "2", me, "-"],
+        ["production", "promote", "2", "1", me, "yes", "hotfix"],
+        ["production", "rollback", "1", "2", me, "-"],
     ]
-    table = _ok(_run(home, "models", "history", "cancer"))
-    assert "rollback" in table and "hotfix" in table and "yes" in table
-
-    again = _fails(_run(home, "models", "rollback", "cancer", "--alias", "staging"), 1)
-    assert "no alias 'staging'" in again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli/models.py promote prints ' [forced]' through Rich, which reads it as markup "
-    "and drops it",
-)
 def test_forced_promotion_says_so_in_text_output(project: Project) -> None:
     home = project.home
     (home.parent / "p.yaml").write_text("production: {min_metrics: {valid_roc_auc: 0.9}}\n")
     _ok(_run(home, "models", "policy", "cancer", "--file", "p.yaml"))
-    out = _ok(
-        _run(home, "models", "promote", "cancer", "1", "--force", "--reason", "hotfix")
-    )
+    out = _ok(_run(home, "models", "promote", "cancer", "1", "--force", "--reason", "hotfix"))
     assert "cancer@production -> version 1" in out
     assert "forced" in out.splitlines()[-1]
 
@@ -326,40 +306,21 @@ def test_roles_limit_who_promotes_and_approvals_gate_staging(project: Project) -
     err = _fails(_run(home, "models", "approve", "cancer", "2", "--alias", "staging",
                       SHIPYARD_USER="bob"), 1)  # fmt: skip
     assert "'bob' has the viewer role" in err and "approver role" in err
-    _ok(_run(home, "models", "show", "cancer@2", SHIPYARD_USER="bob"))  # viewers read
 
     _ok(_run(home, "users", "add", "carol", "--role", "approver"))
-    _ok(_run(home, "users", "add", "dave", "--role", "editor"))
-    err = _fails(_run(home, "models", "policy", "cancer", "--clear", SHIPYARD_USER="dave"), 1)
-    assert "admin role" in err
     (home.parent / "policy.yaml").write_text("staging:\n  approval: {approvers: 1}\n")
     _ok(_run(home, "models", "policy", "cancer", "--file", "policy.yaml"))
-
-    blocked = _run(home, "models", "promote", "cancer", "2", "--alias", "staging",
-                   SHIPYARD_USER="dave")  # fmt: skip
-    err = _fails(blocked, 1)
-    assert "approval: 0 of 1 approval(s)" in err
-    err = _fails(_run(home, "models", "promote", "cancer", "2", "--alias", "staging", "--force",
-                      "--reason", "trust me", SHIPYARD_USER="dave"), 1)  # fmt: skip
-    assert "to force a promotion needs the admin role" in err
-    _fails(_run(home, "models", "show", "cancer@staging"), 1)
+    err = _fails(_run(home, "models", "promote", "cancer", "2", "--alias", "staging"), 1)
+    assert "cannot take alias 'staging'" in err and "approval: 0 of 1 approval(s)" in err
 
     approved = _ok(_run(home, "models", "approve", "cancer", "2", "--alias", "staging",
                         SHIPYARD_USER="carol"))  # fmt: skip
     assert "carol approved cancer@2 for staging" in approved
-    passed = _ok(_run(home, "models", "promote", "cancer", "2", "--alias", "staging",
-                      SHIPYARD_USER="dave"))  # fmt: skip
+    passed = _ok(_run(home, "models", "promote", "cancer", "2", "--alias", "staging"))
     assert "approved by carol" in passed and "cancer@staging -> version 2" in passed
-
     users = _json(_run(home, "users", "list", "--json", SHIPYARD_USER="carol"))
-    assert {u["name"]: u["role"] for u in users["users"]} == {
-        "bob": "viewer",
-        "carol": "approver",
-        "dave": "editor",
-    }
+    assert {u["name"]: u["role"] for u in users["users"]} == {"bob": "viewer", "carol": "approver"}
     assert users["you"] == {"name": "carol", "role": "approver", "assigned": True}
-    moves = _json(_run(home, "models", "history", "cancer", "--alias", "staging", "--json"))
-    assert [(m["actor"], m["to_version"]) for m in moves] == [("dave", 2)]
 
 
 # -- integrity: model files and the audit log ----------------------------------------------
@@ -379,8 +340,6 @@ def test_a_tampered_model_file_is_refused_on_load(project: Project) -> None:
     assert loaded.returncode != 0
     last = loaded.stderr.strip().splitlines()[-1]
     assert "CorruptObjectError" in last and digest in last and "corrupt" in last
-    other = _python(home, "import shipyard as sy; print(type(sy.load_model('cancer@1')).__name__)")
-    assert _ok(other).strip(), "the other version still loads"
 
     # the CLI reads only metadata for these: they still work and show the recorded hash
     assert digest in _ok(_run(home, "models", "show", "cancer@2"))
@@ -388,8 +347,6 @@ def test_a_tampered_model_file_is_refused_on_load(project: Project) -> None:
     # a command that loads the model says what is wrong, without a traceback
     err = _fails(_run(home, "eval", project.good, "--data", "cancer@test"), 1)
     assert f"object {digest}" in err and "is corrupt" in err and "shipyard doctor" in err
-    doctor = _run(home, "doctor")
-    assert doctor.returncode == 1 and f"{project.good}:model/model.skops" in doctor.stdout
 
 
 def test_audit_log_records_actors_and_detects_tampering(project: Project) -> None:
@@ -414,10 +371,8 @@ def test_audit_log_records_actors_and_detects_tampering(project: Project) -> Non
         assert expected in seen, (expected, seen)
     assert [e["seq"] for e in events] == sorted((e["seq"] for e in events), reverse=True)
     assert all(e["entity"] == "cancer" or e["entity"].startswith("cancer@") for e in events)
-    table = _ok(_run(home, "audit", "log", "--entity", "cancer"))
-    assert "alias.rollback" in table and "carol" in table
-    by_carol = _json(_run(home, "audit", "log", "--actor", "carol", "--json"))
-    assert [e["action"] for e in by_carol] == ["model.approve"]
+    table = _ok(_run(home, "audit", "log", "--entity", "cancer", "--actor", "carol"))
+    assert "model.approve" in table and "alias.promote" not in table
 
     assert "audit log intact" in _ok(_run(home, "audit", "verify"))
     head = _ok(_run(home, "audit", "head")).strip()
@@ -438,17 +393,12 @@ def test_audit_log_records_actors_and_detects_tampering(project: Project) -> Non
     err = _fails(broken, 1)
     assert f"broken at event {register['seq']}" in err
     assert f"event {register['seq']} (model.register {register['entity']}) was edited" in err
-    report = json.loads(_run(home, "audit", "verify", "--json").stdout)
-    assert report["ok"] is False and report["first_bad_seq"] == register["seq"]
 
     sql("UPDATE audit_events SET actor = ? WHERE seq = ?", register["actor"], register["seq"])
-    assert _run(home, "audit", "verify").returncode == 0  # put back: intact again
     sql("DELETE FROM audit_events WHERE seq = ?", int(seq))
-    assert _run(home, "audit", "verify").returncode == 0  # a shorter chain is still a chain
+    assert _run(home, "audit", "verify").returncode == 0  # put back and cut: a valid chain
     err = _fails(_run(home, "audit", "verify", "--anchor", head), 1)
     assert f"the anchor names event {seq}" in err and "removed from the end" in err
-    err = _fails(_run(home, "audit", "verify", "--anchor", "nonsense"), 2)
-    assert "SEQ:HASH" in err
 
 
 # -- lineage and model cards ---------------------------------------------------------------
@@ -476,15 +426,7 @@ def test_lineage_from_model_to_data(base: Project) -> None:
     assert '"dataset cancer@2" -> "dataset cancer@1";' in dot
     assert dot.rstrip().endswith("}")
 
-    err = _fails(_run(base.home, "lineage", "nosuch@1"), 1)
-    assert "'nosuch'" in err
 
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cli/models.py lineage: ' [training]' is read as Rich markup and dropped, and "
-    "'no git commit' is cut by commit[:12] to 'no git commi'",
-)
 def test_lineage_tree_shows_context_and_missing_commit(base: Project) -> None:
     tree = _ok(_run(base.home, "lineage", "cancer@2"))
     assert "dataset cancer@2 [training]" in tree

@@ -196,7 +196,7 @@ def promote(
         _print_gates(done.gates, title=f"gates of {name}@{alias}")
     was = f" (was {done.previous})" if done.previous is not None else ""
     forced = " [forced]" if done.forced else ""
-    c.console().print(f"{name}@{alias} -> version {version}{was}{forced}")
+    c.console().print(f"{name}@{alias} -> version {version}{was}{forced}", markup=False)
 
 
 @app.command("rollback")
@@ -405,13 +405,21 @@ def export_onnx(
             "with input_example="
         )
     onnx_bytes = convert(model.native, example)
-    path = f"{version.artifact_path}-onnx"
-    registry.log_model(onnx_bytes, path, flavor="onnx", input_example=example,
-                       task=model.meta.task, run_id=version.run_id)  # fmt: skip
-    c.console().print(f"converted {version.ref}: outputs match on the input example; "
-                      f"logged to run {version.run_id} at {path}")  # fmt: skip
+    tracker = registry.tracker
+    source = tracker.get_run(version.run_id)
+    with tracker.start_run(
+        name=f"onnx export of {version.ref}", parent_run_id=version.run_id,
+        tags={"shipyard.role": "onnx-export", "shipyard.source_model": version.ref},
+    ) as run:  # fmt: skip
+        if "target" in source.params:
+            tracker.log_params({"target": source.params["target"]})
+        tracker.log_metrics(dict(version.metrics))
+        registry.log_model(onnx_bytes, "model", flavor="onnx", input_example=example,
+                           task=model.meta.task)  # fmt: skip
+    c.console().print(f"converted {version.ref}: outputs match on its input example; "
+                      f"logged in run {run.run_id} (a child of {version.run_id})")  # fmt: skip
     if register:
-        new = registry.register(version.run_id, version.name, path=path,
+        new = registry.register(run.run_id, version.name,
                                 description=f"ONNX export of {version.ref}")  # fmt: skip
         c.console().print(f"registered {new.ref} (onnx)")
 
@@ -429,20 +437,23 @@ def lineage(
     if dot:
         typer.echo(lineage_dot(graph))
         return
+    from rich.markup import escape
     from rich.tree import Tree
 
     model = graph["model"]
-    root = Tree(f"[bold]model {model['ref']}[/bold] ({model['flavor']}, "
-                f"aliases: {', '.join(model['aliases']) or '-'})")  # fmt: skip
+    aliases = ", ".join(model["aliases"]) or "-"
+    root = Tree(f"[bold]model {escape(model['ref'])}[/bold] "
+                + escape(f"({model['flavor']}, aliases: {aliases})"))  # fmt: skip
     run = graph["run"]
     if run is None:
         root.add("no run")
     elif run.get("missing"):
-        root.add(f"run {run['run_id']} (deleted)")
+        root.add(escape(f"run {run['run_id']} (deleted)"))
     else:
-        commit = run.get("git_commit") or "no git commit"
+        commit = run.get("git_commit")
         dirty = " (uncommitted changes)" if run.get("git_dirty") else ""
-        branch = root.add(f"run {run['run_id']} {run['name']!r}, git {commit[:12]}{dirty}")
+        where = f"git {commit[:12]}{dirty}" if commit else "no git commit"
+        branch = root.add(escape(f"run {run['run_id']} {run['name']!r}, {where}"))
         _add_datasets(branch, graph["datasets"])
     c.console().print(root)
 
@@ -451,9 +462,9 @@ def _add_datasets(branch: Any, datasets: list[dict[str, Any]]) -> None:
     from rich.markup import escape
 
     for d in datasets:
-        context = f" [{escape(d['context'])}]" if d.get("context") else ""
-        node = branch.add(f"dataset {escape(d['ref'])}{context}" + (
-            " (missing)" if d.get("missing") else ""))  # fmt: skip
+        context = f" [{d['context']}]" if d.get("context") else ""
+        missing = " (missing)" if d.get("missing") else ""
+        node = branch.add(escape(f"dataset {d['ref']}{context}{missing}"))
         _add_datasets(node, d.get("parents", []))
 
 

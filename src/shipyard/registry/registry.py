@@ -209,11 +209,30 @@ class ModelRegistry:
              if a.path.endswith("/" + META_FILE)}
         )  # fmt: skip
         hint = (
-            f"it has model folders at: {', '.join(logged)} (pass path=)"
+            f"it has model folders at: {', '.join(logged)} (pass path= or --path)"
             if logged
             else "log one with sy.log_model(model, 'model') inside the run"
         )
         raise NotFoundError(f"run {run_id} has no model folder at {path!r}; {hint}")
+
+    def verify_files(self, version: ModelVersion) -> None:
+        """Read every file of the version's folder and check its hash (nothing is loaded).
+
+        Raises:
+            CorruptObjectError: a file does not match its recorded hash.
+            StoreUnavailableError: a file is missing from the object store.
+        """
+        from shipyard.store.objects import CorruptObjectError
+
+        objects = self.tracker.objects
+        meta = _parse_meta(objects.get_bytes(version.meta_digest))
+        for name, entry in meta.files.items():
+            data = objects.get_bytes(entry["digest"])  # the store re-hashes what it reads
+            if len(data) != entry["size"]:
+                raise CorruptObjectError(
+                    f"{version.ref}: model file {name!r} has {len(data):,} bytes, its metadata "
+                    f"lists {entry['size']:,}"
+                )
 
     def model_meta(self, version: ModelVersion) -> Any:
         return _parse_meta(self.tracker.objects.get_bytes(version.meta_digest))
@@ -295,6 +314,7 @@ class ModelRegistry:
             raise InvalidStateError(
                 f"{candidate.ref} is archived; unarchive it before promoting it"
             )
+        self.verify_files(candidate)  # never point an alias at a damaged model
         holder = self._holder(name, alias)
         results = self._run_gates(candidate, alias, holder)
         passed = all(r["passed"] for r in results)
@@ -330,7 +350,7 @@ class ModelRegistry:
                 f"{' -> '.join(map(str, stack)) or 'none'})"
             )
         target = stack[-2]
-        self.store.get_version(f"{name}@{target}")  # still there?
+        self.verify_files(self.store.get_version(f"{name}@{target}"))  # still there, intact?
         return self.store.move_alias(
             name, alias, target, action="rollback", check_from=True,
             expected_from=current.version,
