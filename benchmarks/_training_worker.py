@@ -47,7 +47,7 @@ from sklearn.pipeline import Pipeline
 
 from _common import emit
 
-SIDES = ("shipyard", "optuna", "optuna-mlflow")
+SIDES = ("shipyard", "shipyard-1core", "optuna", "optuna-mlflow")
 SKOPS_TRUSTED = [  # what MLflow's skops format asks a user to trust for these two families
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
@@ -162,7 +162,10 @@ class HandTuning:
         return family, score, params, model
 
 
-def side_shipyard(recipe: dict[str, Any], folder: Path) -> dict[str, Any]:
+def side_shipyard(
+    recipe: dict[str, Any], folder: Path, *, fold_jobs: int | None = None
+) -> dict[str, Any]:
+    """``sy.train`` with its defaults (a trial's folds on every core), or ``fold_jobs=1``."""
     import shipyard as sy
 
     frame, _, _ = load_data(recipe["target"])
@@ -175,6 +178,7 @@ def side_shipyard(recipe: dict[str, Any], folder: Path) -> dict[str, Any]:
         tune=recipe["trials"],
         cv=recipe["folds"],
         seed=recipe["seed"],
+        fold_jobs=fold_jobs,
     )
     sy.flush()
     seconds = time.perf_counter() - t0
@@ -286,7 +290,12 @@ def main() -> None:
     args = parser.parse_args()
     recipe = json.loads(args.recipe.read_text())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run = {"shipyard": side_shipyard, "optuna": side_optuna, "optuna-mlflow": side_optuna_mlflow}
+    run = {
+        "shipyard": side_shipyard,
+        "shipyard-1core": lambda recipe, folder: side_shipyard(recipe, folder, fold_jobs=1),
+        "optuna": side_optuna,
+        "optuna-mlflow": side_optuna_mlflow,
+    }
     emit("RESULT", run[args.side](recipe, args.dir))
 
 

@@ -60,14 +60,15 @@ TASK = "binary"
 METRIC = "roc_auc"
 FOLDS = 5
 MODELS = ("random_forest", "hist_gradient_boosting")
-MAX_OVERHEAD = 0.05  # shipyard / plain Optuna - 1
-MIN_SPEEDUP = 2.0  # Optuna + MLflow / shipyard
+MAX_OVERHEAD = 0.05  # shipyard on one core / plain Optuna - 1
+MIN_SPEEDUP = 2.0  # Optuna + MLflow / shipyard (its defaults)
 SAME_SCORE = 1e-12  # scores computed two ways (shipyard's kernel, roc_auc_score) may differ in ulps
 MATCHED_PACKAGES = ("optuna", "scikit-learn", "numpy", "scipy", "pandas")
 
-SIDES = ("shipyard", "optuna", "optuna-mlflow")
+SIDES = ("shipyard", "shipyard-1core", "optuna", "optuna-mlflow")
 LABELS = {
-    "shipyard": "shipyard `sy.train` (full tracking)",
+    "shipyard": "shipyard `sy.train` (full tracking; defaults: folds on every core)",
+    "shipyard-1core": "shipyard `sy.train(..., fold_jobs=1)` (full tracking, one core)",
     "optuna": "plain Optuna, no logging",
     "optuna-mlflow": "Optuna + MLflow logging",
 }
@@ -214,7 +215,7 @@ class Side:
             if not k.startswith(("SHIPYARD_", "MLFLOW_", "PYTHONPATH"))
         }
         env.update(DO_NOT_TRACK="true", MLFLOW_DISABLE_TELEMETRY="true", OMP_NUM_THREADS="1")
-        if self.name == "shipyard":
+        if self.name.startswith("shipyard"):
             env["SHIPYARD_HOME"] = str(folder / "store")
         return env
 
@@ -292,7 +293,7 @@ def run_rounds(sides: list[Side], recipe: Path, rounds: int, tmp: Path) -> None:
 @dataclass(frozen=True)
 class Summary:
     seconds: dict[str, float]
-    overhead: float  # shipyard / plain - 1
+    overhead: float  # shipyard on one core / plain - 1
     speedup: float  # Optuna + MLflow / shipyard
     tracking_s: dict[str, float]  # median seconds above plain Optuna
     best: dict[str, tuple[str, float]]  # side -> (family, score) of its first round
@@ -304,7 +305,7 @@ class Summary:
     @property
     def tracking_ratio(self) -> float:
         """What tracking costs with MLflow over what it costs with shipyard (time above plain)."""
-        spent = self.tracking_s["shipyard"]
+        spent = self.tracking_s["shipyard-1core"]
         return self.tracking_s["optuna-mlflow"] / spent if spent > 0 else math.inf
 
     @property
@@ -366,7 +367,7 @@ def summarize(sides: list[Side]) -> Summary:
             differences += diff
     return Summary(
         seconds=seconds,
-        overhead=seconds["shipyard"] / plain - 1,
+        overhead=seconds["shipyard-1core"] / plain - 1,
         speedup=seconds["optuna-mlflow"] / seconds["shipyard"],
         tracking_s={name: s - plain for name, s in seconds.items() if name != "optuna"},
         best={s.name: (s.results[0]["best_family"], s.results[0]["best_score"]) for s in sides},
@@ -387,13 +388,13 @@ def print_summary(summary: Summary, sides: list[Side]) -> None:
         )
     met = summary.met
     print(
-        f"shipyard overhead over plain Optuna {summary.overhead:+.1%} "
+        f"shipyard (one core) overhead over plain Optuna {summary.overhead:+.1%} "
         f"(target < {MAX_OVERHEAD:.0%}): {'met' if met['overhead'] else 'MISSED'}"
     )
     print(
         f"Optuna + MLflow / shipyard {summary.speedup:.2f}x (target >= {MIN_SPEEDUP:g}x): "
         f"{'met' if met['speedup'] else 'MISSED'}; time above plain Optuna: shipyard "
-        f"{summary.tracking_s['shipyard']:+.2f} s, Optuna + MLflow "
+        f"{summary.tracking_s['shipyard-1core']:+.2f} s on one core, Optuna + MLflow "
         f"{summary.tracking_s['optuna-mlflow']:+.2f} s ({summary.tracking_ratio:.2f}x)"
     )
     print(
@@ -446,11 +447,12 @@ def render(
         "",
         "| target | measured | met |",
         "|---|---:|:-:|",
-        f"| shipyard's overhead over plain Optuna < {MAX_OVERHEAD:.0%} | "
+        f"| shipyard's overhead over plain Optuna (both on one core) < {MAX_OVERHEAD:.0%} | "
         f"{summary.overhead:+.1%} | {yes[met['overhead']]} |",
-        f"| Optuna + MLflow / shipyard >= {MIN_SPEEDUP:g}x | **{summary.speedup:.2f}x** | "
+        f"| Optuna + MLflow / shipyard (defaults) >= {MIN_SPEEDUP:g}x | "
+        f"**{summary.speedup:.2f}x** | "
         f"{yes[met['speedup']]} |",
-        f"| (not a target) time above plain Optuna, Optuna + MLflow / shipyard | "
+        f"| (not a target) time above plain Optuna, Optuna + MLflow / shipyard on one core | "
         f"{summary.tracking_ratio:.2f}x | |",
         f"| same best CV ROC AUC, every side and round | "
         f"{'same' if summary.same_score else 'differs'} | {yes[met['same_score']]} |",
@@ -472,6 +474,12 @@ def render(
         "(pandas, scikit-learn, Optuna, and `shipyard` or `mlflow` + `mlflow.sklearn`) and "
         "loading the data, and stops when the best model is refitted on all rows and, where "
         "tracked, logged; whatever a tool imports lazily or sets up (store, schema) is inside.",
+        "- shipyard (defaults): a trial's first fold runs in the process; when the folds left "
+        "would take a second or more, they run in a pool of one process per core (joblib), "
+        "their results taken in fold order, so the pruner sees the same values at the same "
+        "steps and every score is identical to a sequential run (the table checks it). "
+        "`shipyard-1core` passes `fold_jobs=1`: everything in one process, like the "
+        "hand-written scripts, which is the like-for-like row for the overhead target.",
         "- shipyard: `sy.train(frame, 'target', models=['random_forest', "
         f"'hist_gradient_boosting'], tune={n}, cv={FOLDS}, seed=S)` then `sy.flush()`, into a "
         "new SQLite store: a training run, a nested run per trial (params, every binary "
@@ -528,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     mlflow_version = package_version(mlflow_python, "mlflow")
     sides = [
         Side("shipyard", Path(sys.executable)),
+        Side("shipyard-1core", Path(sys.executable)),
         Side("optuna", Path(sys.executable)),
         Side("optuna-mlflow", mlflow_python),
     ]

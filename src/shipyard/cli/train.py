@@ -45,6 +45,9 @@ def train(
         Path | None, typer.Option(help="YAML file overriding search spaces.")
     ] = None,
     n_jobs: Annotated[int, typer.Option(help="Processes running trials at once.")] = 1,
+    fold_jobs: Annotated[
+        int | None, typer.Option(help="Processes for one trial's folds (default: all cores).")
+    ] = None,
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address: trials run on its workers.")
     ] = None,
@@ -65,7 +68,7 @@ def train(
             data, target, task=task, models=models.split(","), tune=tune, cv=cv,
             cv_strategy=cv_strategy, group_column=group_column, time_column=time_column,
             metric=metric, valid=valid, seed=seed, timeout=timeout,
-            search_space=search_space, n_jobs=n_jobs, scheduler=scheduler,
+            search_space=search_space, n_jobs=n_jobs, scheduler=scheduler, fold_jobs=fold_jobs,
             progress=lambda text: bar.update(line, description=text),
         )  # fmt: skip
     board = result.leaderboard

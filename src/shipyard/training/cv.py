@@ -6,8 +6,11 @@ where studies are stored.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +114,50 @@ def _predict(
     return pred, proba
 
 
+FOLD_PARALLEL_MIN_S = 0.5
+"""Folds after the first run in parallel processes when the first fold's time times the
+folds left is at least this many seconds (below it, starting work elsewhere costs more
+than it saves)."""
+
+
+@dataclass(frozen=True)
+class _Folds:
+    """What every fold of one cross-validation shares (pickled once per parallel fold)."""
+
+    make_model: Callable[[], Any]
+    X: pd.DataFrame
+    y: pd.Series
+    task: str
+    classes: Sequence[Any] | None
+    metrics: Sequence[str]
+
+    def fit_and_score(self, rows: tuple[np.ndarray, np.ndarray]) -> tuple[dict[str, float], float]:
+        """One fold: fit a fresh model on the training rows, score it on the held-out rows."""
+        import numpy as np
+
+        from shipyard.training.metrics import compute_metrics
+
+        train_rows, valid_rows = rows
+        model = self.make_model()
+        started = time.perf_counter()
+        model.fit(self.X.iloc[train_rows], self.y.iloc[train_rows])
+        fit_time = time.perf_counter() - started
+        pred, proba = _predict(model, self.X.iloc[valid_rows], self.task, self.classes)
+        truth = self.y.iloc[valid_rows].to_numpy()
+        scores = compute_metrics(
+            self.task, truth, pred, proba, classes=self.classes, metrics=self.metrics
+        )
+        return {m: float(scores.get(m, np.nan)) for m in self.metrics}, fit_time
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def cross_validate(
     make_model: Callable[[], Any],
     X: pd.DataFrame,
@@ -122,34 +169,64 @@ def cross_validate(
     metrics: Sequence[str],
     primary: str,
     on_fold: Callable[[int, float], None] | None = None,
+    fold_jobs: int = 1,
+    expected_fold_s: float | None = None,
 ) -> tuple[dict[str, tuple[float, float]], float]:
     """Fit a fresh model per fold and score it on the fold's held-out rows.
 
-    ``on_fold(i, running_mean_of_primary)`` is called after each fold (tuning uses it to
-    prune); it may raise to stop.
+    ``on_fold(i, running_mean_of_primary)`` is called after each fold, in fold order
+    (tuning uses it to prune); it may raise to stop.
+
+    With ``fold_jobs > 1``, folds run in up to ``fold_jobs`` processes (joblib's reusable
+    process pool) when they would take at least :data:`FOLD_PARALLEL_MIN_S` in all: all
+    of them when ``expected_fold_s`` (a fold's time in an earlier trial) says so, else
+    the first runs here to time the work and the rest may follow in the pool. Results
+    are consumed in fold order and ``on_fold`` sees exactly the values a sequential run
+    gives, so a pruner decides the same and the scores are identical; folds started
+    past a pruning point are abandoned.
 
     Returns:
         ``{metric: (mean, std)}`` and the mean fit time in seconds.
     """
     import numpy as np
 
-    from shipyard.training.metrics import compute_metrics
+    shared = _Folds(make_model, X, y, task, classes, metrics)
+
+    def in_pool(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> Iterator[Any]:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=min(fold_jobs, len(rows)), return_as="generator")
+        return iter(parallel(delayed(shared.fit_and_score)(r) for r in rows))
+
+    def results() -> Generator[tuple[dict[str, float], float]]:
+        expected = (expected_fold_s or 0.0) * len(splits)
+        if fold_jobs > 1 and len(splits) > 1 and expected >= FOLD_PARALLEL_MIN_S:
+            yield from in_pool(splits)
+            return
+        started = time.perf_counter()
+        yield shared.fit_and_score(splits[0])
+        rest = splits[1:]
+        slow = (time.perf_counter() - started) * len(rest) >= FOLD_PARALLEL_MIN_S
+        if fold_jobs > 1 and len(rest) > 1 and slow:
+            yield from in_pool(rest)
+        else:
+            for rows in rest:
+                yield shared.fit_and_score(rows)
 
     per_fold: dict[str, list[float]] = {m: [] for m in metrics}
     fit_times = []
-    for i, (train_rows, valid_rows) in enumerate(splits):
-        model = make_model()
-        started = time.perf_counter()
-        model.fit(X.iloc[train_rows], y.iloc[train_rows])
-        fit_times.append(time.perf_counter() - started)
-        pred, proba = _predict(model, X.iloc[valid_rows], task, classes)
-        scores = compute_metrics(
-            task, y.iloc[valid_rows].to_numpy(), pred, proba, classes=classes, metrics=metrics
-        )
-        for m in metrics:
-            per_fold[m].append(float(scores.get(m, np.nan)))
-        if on_fold is not None:
-            on_fold(i, float(np.nanmean(per_fold[primary])))
+    folds = results()
+    try:
+        for i, (scores, fit_time) in enumerate(folds):
+            fit_times.append(fit_time)
+            for m in metrics:
+                per_fold[m].append(scores[m])
+            if on_fold is not None:
+                on_fold(i, float(np.nanmean(per_fold[primary])))
+    finally:
+        with warnings.catch_warnings():  # joblib reports the abandoned folds: expected here
+            warnings.filterwarnings("ignore", message=r".*tasks .*(not used|cancelled)")
+            folds.close()  # a pruned trial: stop the folds still running
     summary = {
         m: (float(np.nanmean(v)), float(np.nanstd(v)))
         for m, v in per_fold.items()

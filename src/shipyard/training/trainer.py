@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.errors import InvalidInputError, ShipyardError
 from shipyard.registry import ModelRegistry
 from shipyard.training.cv import (
+    available_cores,
     cross_validate,
     cv_splits,
     optuna_storage,
@@ -147,6 +148,7 @@ class _Job:
     study_key: str
     n_jobs: int = 1
     scheduler: Any = None  # a Dask scheduler address or distributed.Client
+    fold_jobs: int = 1  # processes for the folds of one trial (1 where trials run in parallel)
 
 
 def _prepare(
@@ -296,6 +298,14 @@ def _check_n_jobs(n_jobs: int) -> int:
     return n_jobs
 
 
+def _check_fold_jobs(fold_jobs: int | None, *, trials_in_parallel: bool) -> int:
+    if fold_jobs is None:
+        return 1 if trials_in_parallel else available_cores()
+    if isinstance(fold_jobs, bool) or not isinstance(fold_jobs, int) or fold_jobs < 1:
+        raise InvalidInputError(f"fold_jobs must be a whole number >= 1, got {fold_jobs!r}")
+    return fold_jobs
+
+
 def _candidate_run(
     tracker: Tracker,
     family: Any,
@@ -338,6 +348,7 @@ def _objective(
     from shipyard.training.models import build_pipeline
 
     X, y = job.data.X, job.data.y
+    fold_seconds: dict[str, float] = {}  # a fold's fit time in the last finished trial
 
     def objective(trial: optuna.Trial) -> float:
         params = family.suggest(trial, job.task, job.overrides.get(family.name))
@@ -359,8 +370,10 @@ def _objective(
             scores, fit_time = cross_validate(
                 lambda: build_pipeline(family, job.task, X, params, job.seed),
                 X, y, job.splits, task=job.task, classes=job.classes, metrics=job.metrics,
-                primary=job.metric, on_fold=on_fold,
+                primary=job.metric, on_fold=on_fold, fold_jobs=job.fold_jobs,
+                expected_fold_s=fold_seconds.get("last"),
             )  # fmt: skip
+            fold_seconds["last"] = fit_time  # the next trial's guess
         except ShipyardError:
             raise  # bad input or settings: every trial would fail the same way
         except (ValueError, ArithmeticError, LinAlgError) as exc:  # these parameters fail
@@ -597,7 +610,7 @@ def _default_family(tracker: Tracker, job: _Job, family: Any) -> Candidate:
     scores, fit_time = cross_validate(
         lambda: build_pipeline(family, job.task, X, params, job.seed),
         X, y, job.splits, task=job.task, classes=job.classes, metrics=job.metrics,
-        primary=job.metric,
+        primary=job.metric, fold_jobs=job.fold_jobs,
     )  # fmt: skip
     run_id = _candidate_run(
         tracker, family, params=params, scores=scores, fit_time=fit_time,
@@ -624,6 +637,7 @@ def train(
     search_space: Any = None,
     n_jobs: int = 1,
     scheduler: Any = None,
+    fold_jobs: int | None = None,
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
@@ -652,6 +666,10 @@ def train(
         scheduler: a Dask scheduler address (``tcp://host:8786``) or a
             ``distributed.Client``: trials run as tasks on its workers (the ``dask``
             extra), which must reach the same store and database.
+        fold_jobs: processes for the folds of one trial or candidate (default: every
+            core when trials run one at a time, else 1). Folds after the first go to
+            other processes only when they would take a second or more; the results,
+            and pruning decisions, are the same as one fold after the other.
         run_name: name of the training run.
         progress: called with a line of text after each trial (the CLI's progress bar).
 
@@ -687,6 +705,9 @@ def train(
                 "a Dask scheduler was given but Dask is not installed; pip install 'shipyard[dask]'"
             )
         job.scheduler = scheduler
+    job.fold_jobs = _check_fold_jobs(
+        fold_jobs, trials_in_parallel=job.n_jobs > 1 or bool(scheduler)
+    )
     tracker = sy.tracker()
     warnings = training_warnings(job.data.X, job.data.y, task=job.task)
     nested = sy.active_run() is not None
