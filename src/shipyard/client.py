@@ -330,8 +330,14 @@ def autolog(*, log_models: bool = True, disable: bool = False) -> None:
     """Record scikit-learn ``fit`` calls (params, training metrics, model) and scorer calls."""
     from shipyard.tracking.autolog import autolog as _autolog
 
-    def log_fitted(model: Any, run_id: str, example: Any) -> object:
-        return model_registry().log_model(model, "model", input_example=example, run_id=run_id)
+    def log_fitted(model: Any, run_id: str, X: Any) -> object:
+        import pandas as pd
+
+        frame = X if isinstance(X, pd.DataFrame) or X is None else pd.DataFrame(X)
+        example = None if frame is None else frame.head(5)
+        return model_registry().log_model(
+            model, "model", input_example=example, run_id=run_id, signature=frame
+        )
 
     _autolog(_get(), log_models=log_models, model_logger=log_fitted, disable=disable)
 
@@ -399,7 +405,9 @@ def log_model(
     run_id: str | None = None,
 ) -> LoggedModel:
     """Log ``model`` as a model folder in the active run: flavor detected, signature inferred
-    from ``input_example``, every file hashed. With ``registered_model_name`` also register it.
+    from ``input_example`` (or given: a Signature, or the training data as a DataFrame, whose
+    ranges and categories a server's input checks then use), every file hashed. With
+    ``registered_model_name`` also register it.
 
     Example::
 

@@ -22,6 +22,7 @@ from shipyard.cli import (
     maintenance,
     models,
     runs,
+    serve,
     train,
 )
 from shipyard.core.errors import InvalidInputError, ShipyardError
@@ -41,9 +42,11 @@ app.add_typer(config.app, name="config")
 app.add_typer(models.app, name="models")
 app.add_typer(governance.audit_app, name="audit")
 app.add_typer(governance.users_app, name="users")
+app.add_typer(serve.tokens_app, name="tokens")
 app.command("train", rich_help_panel="Models")(train.train)
 app.command("eval", rich_help_panel="Models")(train.evaluate)
 app.command("lineage", rich_help_panel="Models")(models.lineage)
+app.command("serve", rich_help_panel="Serving")(serve.serve)
 app.command("doctor", rich_help_panel="Maintenance")(maintenance.doctor)
 app.command("gc", rich_help_panel="Maintenance")(maintenance.gc)
 

@@ -24,6 +24,7 @@ from shipyard.core.errors import (
     ShipyardError,
     ShipyardWarning,
     StoreUnavailableError,
+    UnauthenticatedError,
 )
 
 __all__ = [
@@ -48,5 +49,6 @@ __all__ = [
     "ShipyardError",
     "ShipyardWarning",
     "StoreUnavailableError",
+    "UnauthenticatedError",
     "load_settings",
 ]

@@ -11,6 +11,7 @@
     ├── InvalidStateError              INVALID_STATE     409
     ├── NotFittedError                 NOT_FITTED        409
     ├── GateFailedError                GATE_FAILED       412
+    ├── UnauthenticatedError           UNAUTHENTICATED   401
     ├── PermissionDeniedError          PERMISSION_DENIED 403
     └── StoreUnavailableError          STORE_UNAVAILABLE 503
 
@@ -101,6 +102,13 @@ class GateFailedError(ShipyardError):
     http_status = 412
 
 
+class UnauthenticatedError(ShipyardError):
+    """No credentials, or credentials that are not valid (a missing or unknown token)."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
 class PermissionDeniedError(ShipyardError):
     """The caller's identity may not do this."""
 
@@ -127,6 +135,7 @@ _BY_CODE: dict[str, type[ShipyardError]] = {
         InvalidStateError,
         NotFittedError,
         GateFailedError,
+        UnauthenticatedError,
         PermissionDeniedError,
         StoreUnavailableError,
     )

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import logging
@@ -287,11 +288,16 @@ def package_model(
         )
     if task is not None and (not isinstance(task, str) or not task):
         raise InvalidInputError(f"task must be a non-empty string or None, got {task!r}")
+    training = None
     if signature is not None and not isinstance(signature, Signature):
-        raise InvalidInputError(
-            f"signature must be a Signature, got {type(signature).__name__}; build one with "
-            "infer_signature(X) or Signature.from_dict(...)"
-        )
+        import pandas as pd
+
+        if not isinstance(signature, pd.DataFrame):
+            raise InvalidInputError(
+                f"signature must be a Signature or the training data (a DataFrame), got "
+                f"{type(signature).__name__}; build one with infer_signature(X)"
+            )
+        training, signature = signature, None
     files, options = flav.save(model)
     for name in files:
         if check_file_name(name) in _RESERVED:
@@ -299,6 +305,10 @@ def package_model(
 
     native = flav.load(files, options)  # proves the saved bytes load, before anyone relies on it
     classes = flav.classes(native)
+    if training is not None:  # ranges and categories seen in training, not in five rows
+        head = training.head(256)
+        outputs = infer_signature(head, flav.predict(native, head)).outputs
+        signature = dataclasses.replace(infer_signature(training), outputs=outputs)
     folder = dict(files)
     if input_example is not None:
         frame = as_frame(input_example)
@@ -543,6 +553,16 @@ class LoadedModel:
                 details={"flavor": self.flavor},
             )
         return proba
+
+    def predict_checked(self, X: Any) -> np.ndarray:
+        """Predictions for ``X`` that the caller already checked and typed against the
+        signature, columns in signature order (a server validates each request itself,
+        naming the field and row of every problem, and needs no second pass)."""
+        return self._flavor.predict(self.native, X)
+
+    def predict_proba_checked(self, X: Any) -> np.ndarray | None:
+        """Probabilities for already checked ``X`` (see :meth:`predict_checked`), or None."""
+        return self._flavor.predict_proba(self.native, X)
 
     def input_example(self) -> pd.DataFrame | None:
         """The stored input example, with the signature's types restored, or None."""

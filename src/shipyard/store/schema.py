@@ -407,3 +407,17 @@ audit_events = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_audit_events_entity", "entity_type", "entity"),
 )
+
+# API tokens: only a hash of the secret is stored; the token is shown once, at creation
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("name", String(NAME_MAX), nullable=False),
+    Column("role", String(16), nullable=False),  # predict | viewer | editor | approver | admin
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_MAX), nullable=False, default=""),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)

@@ -110,8 +110,7 @@ def autolog(
     Args:
         tracker: where runs are written.
         log_models: save each fitted estimator (with ``model_logger``).
-        model_logger: writes a fitted estimator into its run, with the first rows of its
-            training data as the input example.
+        model_logger: writes a fitted estimator into its run, given its training data.
         disable: restore every patched attribute and forget tracked estimators.
 
     Example::
@@ -439,14 +438,8 @@ def _roc_auc(y: Any, proba: Any, *, est: Any, sample_weight: Any = None) -> Any:
 
 
 def _log_model(model_logger: ModelLogger, run_id: str, est: Any, X: Any) -> None:
-    example = None
-    if X is not None:
-        try:
-            example = X.head(5) if hasattr(X, "head") else X[:5]
-        except _ESTIMATOR_ERRORS:
-            example = None
     try:
-        model_logger(est, run_id, example)
+        model_logger(est, run_id, X)
     except (ShipyardError, *_ESTIMATOR_ERRORS) as exc:
         _warn(f"could not save the {type(est).__name__} model ({exc}); not logged")
 

@@ -1,0 +1,255 @@
+"""The prediction log: what a server predicted, for monitoring to read later.
+
+A server hands each request's inputs, outputs, model version, latency and request id
+to :meth:`PredictionLog.submit`, which only puts them on a bounded queue: it never
+blocks and never raises; when the queue is full the record is dropped and counted. A
+background thread takes records off in batches and appends them as Parquet files,
+partitioned by model and day::
+
+    <root>/predictions/model=churn/date=2026-11-24/part-<ms>-<id>.parquet
+    <root>/feedback/model=churn/date=2026-11-24/part-<ms>-<id>.parquet
+
+One row per predicted row: the input columns under their own names, then ``sy_*``
+columns (request id, row in the request, time, model, version, latency, prediction,
+one ``sy_proba_<class>`` per class, validation flags). Files are written to a temporary
+name and renamed, so a reader never sees half a file. :meth:`PredictionLog.close`
+(a server's shutdown) writes whatever is queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+RESERVED = "sy_"
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One request's predictions (``inputs`` has one row per prediction)."""
+
+    model: str
+    version: int
+    request_id: str
+    at_ms: int
+    latency_ms: float
+    inputs: pd.DataFrame
+    predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: Sequence[Any] | None = None
+    flags: Sequence[str] = ()  # one text per row ("" when nothing was flagged)
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """Ground truth for an earlier request, by its id (``labels``: one per predicted row)."""
+
+    model: str
+    request_id: str
+    at_ms: int
+    labels: Sequence[Any]
+
+
+@dataclass
+class LogStats:
+    """Counters a server exports as metrics."""
+
+    submitted: int = 0
+    written_rows: int = 0
+    written_files: int = 0
+    dropped: int = 0
+    errors: int = 0
+    last_error: str = ""
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class PredictionLog:
+    """A bounded queue and a background writer of Parquet files under ``root``.
+
+    Args:
+        root: folder for ``predictions/`` and ``feedback/`` (the store's home).
+        max_queue: records waiting at most; more are dropped (counted in ``stats``).
+        flush_interval: seconds between writes when the queue is not empty.
+        max_batch: records per write at most.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        max_queue: int = 10_000,
+        flush_interval: float = 1.0,
+        max_batch: int = 2_000,
+    ) -> None:
+        self.root = Path(root)
+        self.stats = LogStats()
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self._queue: queue.Queue[PredictionRecord | FeedbackRecord | None] = queue.Queue(max_queue)
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(
+            target=self._run, name="shipyard-prediction-log", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def depth(self) -> int:
+        """Records waiting to be written."""
+        return self._queue.qsize()
+
+    def submit(self, record: PredictionRecord | FeedbackRecord) -> bool:
+        """Queue a record; False (and counted as dropped) when the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            with self._lock:
+                self.stats.dropped += 1
+            return False
+        with self._lock:
+            self.stats.submitted += 1
+        self._idle.clear()
+        return True
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.qsize() or not self._idle.is_set():
+            if time.monotonic() > deadline:
+                return False
+            self._idle.wait(0.05)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued and stop the writer."""
+        if not self._thread.is_alive():
+            return
+        self.flush(timeout)
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self.flush_interval)
+            except queue.Empty:
+                self._idle.set()
+                continue
+            if first is None:
+                self._idle.set()
+                return
+            batch: list[PredictionRecord | FeedbackRecord] = [first]
+            stop = False
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._write(batch)
+            except Exception as exc:  # a writer thread must outlive a bad batch
+                logger.exception("prediction log: could not write %d records", len(batch))
+                with self._lock:
+                    self.stats.errors += len(batch)
+                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            if self._queue.empty():
+                self._idle.set()
+            if stop:
+                return
+
+    def _write(self, batch: Sequence[PredictionRecord | FeedbackRecord]) -> None:
+        import pandas as pd
+
+        groups: dict[tuple[str, str, str], list[pd.DataFrame]] = {}
+        for record in batch:
+            day = datetime.fromtimestamp(record.at_ms / 1000, UTC).strftime("%Y-%m-%d")
+            if isinstance(record, FeedbackRecord):
+                frame = pd.DataFrame({
+                    "sy_request_id": record.request_id, "sy_row": range(len(record.labels)),
+                    "sy_time": pd.to_datetime(record.at_ms, unit="ms", utc=True),
+                    "sy_label": list(record.labels),
+                })  # fmt: skip
+                groups.setdefault(("feedback", record.model, day), []).append(frame)
+            else:
+                groups.setdefault(("predictions", record.model, day), []).append(_rows(record))
+        for (kind, model, day), frames in groups.items():
+            table = pd.concat(frames, ignore_index=True, sort=False)
+            folder = self.root / kind / f"model={model}" / f"date={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"part-{time.time_ns() // 1_000_000}-{uuid.uuid4().hex[:8]}.parquet"
+            tmp = folder / f".{name}.tmp"
+            table.to_parquet(tmp, index=False)
+            os.replace(tmp, folder / name)
+            with self._lock:
+                self.stats.written_rows += len(table)
+                self.stats.written_files += 1
+
+
+def _rows(record: PredictionRecord) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    n = len(record.inputs)
+    frame = record.inputs.reset_index(drop=True).copy()
+    frame.columns = [str(c) for c in frame.columns]
+    extra: dict[str, Any] = {
+        "sy_request_id": record.request_id,
+        "sy_row": np.arange(n),
+        "sy_time": pd.to_datetime(record.at_ms, unit="ms", utc=True),
+        "sy_model": record.model,
+        "sy_version": record.version,
+        "sy_latency_ms": record.latency_ms,
+        "sy_prediction": np.asarray(record.predictions).reshape(n, -1)[:, 0]
+        if n else np.asarray(record.predictions),
+        "sy_flags": list(record.flags) if record.flags else [""] * n,
+    }  # fmt: skip
+    if record.probabilities is not None and record.classes is not None:
+        proba = np.asarray(record.probabilities).reshape(n, -1)
+        for j, cls in enumerate(record.classes):
+            extra[f"sy_proba_{cls}"] = proba[:, j]
+    return pd.concat([frame, pd.DataFrame(extra)], axis=1)
+
+
+def read_predictions(
+    root: str | os.PathLike[str], model: str, *, feedback: bool = False
+) -> pd.DataFrame:
+    """Every logged row of ``model`` (or its feedback), oldest file first."""
+    import pandas as pd
+
+    folder = Path(root) / ("feedback" if feedback else "predictions") / f"model={model}"
+    files = sorted(folder.glob("date=*/part-*.parquet"), key=lambda p: (p.parent.name, p.name))
+    if not files:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True, sort=False)
+
+
+def counters(log: PredictionLog) -> Mapping[str, int]:
+    """The log's counters as plain numbers (for metrics and tests)."""
+    s = log.stats
+    return {
+        "submitted": s.submitted, "written_rows": s.written_rows,
+        "written_files": s.written_files, "dropped": s.dropped, "errors": s.errors,
+        "depth": log.depth,
+    }  # fmt: skip

@@ -1,0 +1,168 @@
+"""``shipyard serve`` as a user runs it: a real server on 127.0.0.1 under load while the
+alias it serves moves, then SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+SETUP = """
+import shipyard as sy
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+frame = load_breast_cancer(as_frame=True).frame
+X, y = frame.drop(columns="target"), frame["target"]
+for model in (make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)),
+              RandomForestClassifier(n_estimators=10, random_state=0)):
+    with sy.start_run() as run:
+        model.fit(X, y)
+        sy.log_model(model, "model", input_example=X.head(5), signature=X)
+    sy.register_model(run.run_id, "cancer")
+sy.promote_model("cancer", 1, "production")
+X.head(40).to_json("rows.json", orient="records")
+"""
+
+
+def _env(cwd: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env.update({"COLUMNS": "200", "NO_COLOR": "1", "SHIPYARD_HOME": str(cwd / ".shipyard")})
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    subprocess.run([sys.executable, "-c", SETUP], cwd=tmp_path, env=_env(tmp_path), check=True,
+                   timeout=180)  # fmt: skip
+    return tmp_path
+
+
+def _start(project: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "shipyard.cli.main", "serve", "cancer@production",
+           "--port", str(port), "--poll-interval", "0.3", *extra]  # fmt: skip
+    log = (project / f"serve-{port}.log").open("w")  # a file: a full pipe would block the server
+    proc = subprocess.Popen(cmd, cwd=project, env=_env(project), stdout=log, stderr=log,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {(project / f'serve-{port}.log').read_text()}")
+    proc.kill()
+    raise AssertionError("server did not become ready in 60 s")
+
+
+async def _load(port: int, records: list[Any], seconds: float, connections: int) -> list[Any]:
+    results: list[Any] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=connections)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                 timeout=30) as client:  # fmt: skip
+
+        async def worker(i: int) -> None:
+            while time.monotonic() < deadline:
+                body = {"records": records[i % len(records) : i % len(records) + 2]}
+                try:
+                    r = await client.post("/predict", json=body)
+                    results.append((time.monotonic(), r.status_code, r.json()))
+                except httpx.HTTPError as exc:
+                    results.append((time.monotonic(), 0, repr(exc)))
+
+        await asyncio.gather(*(worker(i) for i in range(connections)))
+    return results
+
+
+def test_alias_moves_under_load_without_a_failed_request_then_sigterm_flushes(
+    project: Path,
+) -> None:
+    port = _free_port()
+    proc = _start(project, port)
+    records = json.loads((project / "rows.json").read_text())
+    try:
+        rss_start = _rss_mb(proc.pid)
+
+        def promote() -> None:
+            time.sleep(1.5)
+            cmd = [sys.executable, "-m", "shipyard.cli.main", "models", "promote", "cancer", "2",
+                   "--alias", "production"]  # fmt: skip
+            subprocess.run(cmd, cwd=project, env=_env(project), check=True, capture_output=True,
+                           timeout=60)  # fmt: skip
+
+        import threading
+
+        mover = threading.Thread(target=promote)
+        mover.start()
+        results = asyncio.run(_load(port, records, 5.0, 16))
+        mover.join()
+        rss_end = _rss_mb(proc.pid)
+        failed = [r for r in results if r[1] != 200]
+        assert not failed, failed[:3]
+        versions = [body["model_version"] for _, _, body in sorted(results, key=lambda r: r[0])]
+        assert versions[0] == 1 and versions[-1] == 2
+        assert versions == sorted(versions)  # once swapped, never back
+        assert len(results) > 100
+        assert rss_end - rss_start < 60, (rss_start, rss_end)
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    from shipyard.monitoring import read_predictions
+
+    logged = read_predictions(project / ".shipyard", "cancer")
+    assert set(logged["sy_request_id"]) == {body["request_id"] for _, _, body in results}
+    assert set(logged["sy_version"]) == {1, 2}
+
+
+def test_binding_beyond_loopback_requires_tokens(project: Path) -> None:
+    from shipyard.serving.server import needs_auth
+
+    assert needs_auth("0.0.0.0", None) and needs_auth("10.0.0.5", None)
+    assert not needs_auth("127.0.0.1", None) and not needs_auth("0.0.0.0", False)
+    port = _free_port()
+    proc = _start(project, port, "--auth")
+    try:
+        body = {"records": json.loads((project / "rows.json").read_text())[:1]}
+        assert httpx.post(f"http://127.0.0.1:{port}/predict", json=body).status_code == 401
+        made = subprocess.run([sys.executable, "-m", "shipyard.cli.main", "tokens", "create",
+                               "ci", "--role", "predict"], cwd=project, env=_env(project),
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        token = made.stdout.strip()
+        ok = httpx.post(f"http://127.0.0.1:{port}/predict", json=body,
+                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert ok.status_code == 200, ok.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
