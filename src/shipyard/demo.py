@@ -344,10 +344,62 @@ def main() -> None:
         )
     result = _training_steps(console, train_v, test_v)
     _registry_steps(console, train_v, result, test_v)
+    _serving_steps(console, test_v)
     console.print(
         "next: [cyan].venv/bin/shipyard models show breast-cancer@production[/], "
         "[cyan].venv/bin/shipyard lineage breast-cancer@production[/], "
-        "[cyan].venv/bin/shipyard audit log --entity breast-cancer[/]"
+        "[cyan].venv/bin/shipyard serve breast-cancer@production[/]"
+    )
+
+
+def _serving_steps(console: Any, test_v: Any) -> None:
+    """Serve the production model on 127.0.0.1, send it a few hundred requests, report."""
+    import socket
+    import statistics
+    import threading
+
+    import httpx
+    import orjson
+    import uvicorn
+
+    import shipyard as sy
+    from shipyard.monitoring import read_predictions
+    from shipyard.serving import ServerConfig, build_server, create_app
+    from shipyard.serving.server import log_root_of
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_root = log_root_of(sy.settings())
+    server = build_server(sy.model_registry(), ["breast-cancer@production"],
+                          ServerConfig(poll_interval=0), log_root=log_root)  # fmt: skip
+    web = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1", port=port,
+                                        log_level="warning", access_log=False))  # fmt: skip
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    while not web.started:
+        time.sleep(0.05)
+    rows = sy.data.get(test_v.ref).to_pandas().drop(columns="target")
+    records = orjson.loads(rows.to_json(orient="records"))
+    latencies, versions = [], set()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for i in range(300):
+            started = time.perf_counter()
+            answer = client.post("/predict", json={"records": [records[i % len(records)]]})
+            latencies.append((time.perf_counter() - started) * 1000)
+            answer.raise_for_status()
+            versions.add(answer.json()["model_version"])
+        bad = client.post("/predict", json={"records": [{"mean radius": "big"}]})
+    web.should_exit = True
+    thread.join(timeout=30)  # the app's shutdown flushes the prediction log
+    cuts = statistics.quantiles(latencies, n=100)
+    logged = read_predictions(log_root, "breast-cancer")
+    console.print(
+        f"[bold]serving[/]: breast-cancer@production (version {sorted(versions)}) on "
+        f"127.0.0.1:{port}: 300 single-row requests, latency p50 {cuts[49]:.2f} ms, "
+        f"p95 {cuts[94]:.2f} ms, p99 {cuts[98]:.2f} ms; a malformed request got "
+        f"{bad.status_code} ({bad.json()['error']['code']}); {len(logged)} rows in the "
+        "prediction log"
     )
 
 

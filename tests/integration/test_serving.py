@@ -193,7 +193,7 @@ def test_predictions_and_feedback_reach_the_log(
     logged = read_predictions(tmp_path / "log", "cancer")
     assert list(logged["sy_request_id"]) == [rid] * 4
     assert list(logged["sy_prediction"]) == model.predict(X.iloc[:4]).tolist()
-    assert (logged["sy_version"] == 1).all() and "sy_proba_1" in logged
+    assert (logged["sy_version"] == 1).all()  # probabilities only where they were asked for
     np.testing.assert_allclose(logged["mean radius"], X["mean radius"].iloc[:4])
     feedback = read_predictions(tmp_path / "log", "cancer", feedback=True)
     assert list(feedback["sy_label"]) == [0, 1, 1, 0]
@@ -291,3 +291,17 @@ def test_a_swap_keeps_the_old_model_when_the_new_one_fails_its_check(
     assert slot.current.version.version == 2 and "cancer@3" in slot.last_error
     X_rows = _records(X.iloc[:2])
     assert _client(app).post("/predict", json={"records": X_rows}).json()["model_version"] == 2
+
+
+def test_fast_serves_a_forest_through_onnxruntime_with_the_same_answers(sy: Any) -> None:
+    X, y = _cancer()
+    model = RandomForestClassifier(n_estimators=30, random_state=0)
+    version = _register(sy, model, X, y, "forest")
+    server = build_server(sy.model_registry(), [version.ref],
+                          ServerConfig(poll_interval=0, fast=True), log_root=None)  # fmt: skip
+    assert server.slots["forest"].current.engine == "onnx"
+    client = _client(create_app(server))
+    got = client.post("/predict_proba", json={"records": _records(X)}).json()
+    np.testing.assert_allclose(got["probabilities"], model.predict_proba(X), atol=1e-5)
+    meta = client.get("/v2/models/forest").json()
+    assert meta["platform"] == "shipyard-onnx"

@@ -36,6 +36,13 @@ def serve(
     ] = "reject",
     max_rows: Annotated[int, typer.Option(help="Rows per request at most.")] = 10_000,
     max_body_mb: Annotated[float, typer.Option(help="Request body size limit in MB.")] = 8.0,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            help="Serve scikit-learn models through onnxruntime when the "
+            "conversion matches on the input example (the onnx extra)."
+        ),
+    ] = False,
     log_predictions: Annotated[
         bool, typer.Option(help="Write every prediction to the prediction log.")
     ] = True,
@@ -70,7 +77,7 @@ def serve(
                            max_rows=max_rows),
         max_body_bytes=int(max_body_mb * 2**20), poll_interval=poll_interval,
         require_auth=needs_auth(host, auth), log_predictions=log_predictions,
-        cors_origins=tuple(cors_origin),
+        cors_origins=tuple(cors_origin), fast=fast,
     )  # fmt: skip
     log_root = log_root_of(registry.tracker.settings)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

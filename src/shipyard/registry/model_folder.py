@@ -461,6 +461,11 @@ class LoadedModel:
         return self._flavor.name
 
     @property
+    def example_bytes(self) -> bytes | None:
+        """The stored input example as saved (JSON), or None."""
+        return self._example
+
+    @property
     def signature(self) -> Signature | None:
         """The signature, or None if the model was saved without one."""
         return self.meta.signature

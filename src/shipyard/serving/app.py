@@ -58,6 +58,8 @@ class ServerConfig:
         require_auth: requests need ``Authorization: Bearer <token>``.
         log_predictions: write every request to the prediction log.
         cors_origins: origins allowed by CORS (none by default).
+        fast: serve scikit-learn models through onnxruntime where the conversion gives
+            the same outputs on the model's input example.
     """
 
     policy: InputPolicy = field(default_factory=InputPolicy)
@@ -66,6 +68,7 @@ class ServerConfig:
     require_auth: bool = False
     log_predictions: bool = True
     cors_origins: Sequence[str] = ()
+    fast: bool = False
 
 
 class BodyLimit:
@@ -498,9 +501,9 @@ def _predict(
     model = served.model
     try:
         predictions = model.predict_checked(checked.frame)
-        proba = model.predict_proba_checked(checked.frame) if (
-            want_proba or (served.has_proba and server.prediction_log is not None)
-        ) else None  # fmt: skip
+        # probabilities cost a second pass through the model: only when asked for (the
+        # prediction log then keeps them too)
+        proba = model.predict_proba_checked(checked.frame) if want_proba else None
     except (ValueError, TypeError) as exc:  # data the model cannot take after all
         raise InvalidInputError(f"{served.label} could not score this input: {exc}") from None
     request_id = _rid(request) or uuid.uuid4().hex

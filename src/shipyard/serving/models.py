@@ -38,6 +38,7 @@ class ServedModel:
     model: LoadedModel
     classes: list[Any] | None
     has_proba: bool
+    engine: str = "native"  # or "onnx": the same model converted, outputs checked
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -45,14 +46,21 @@ class ServedModel:
         return f"{self.name}@{self.version.version}"
 
 
-def load_served(registry: ModelRegistry, ref: str) -> ServedModel:
-    """Load ``ref`` and try it on its input example.
+def load_served(registry: ModelRegistry, ref: str, *, fast: bool = False) -> ServedModel:
+    """Load ``ref`` and try it on its input example; with ``fast``, serve a scikit-learn
+    model through onnxruntime when it converts and gives the same outputs on the example
+    (else the model itself, and the reason is logged).
 
     Raises:
         InvalidStateError: the model fails on its own input example.
     """
     version = registry.get_version(ref)
     model = registry.load(version)
+    engine = "native"
+    if fast and model.flavor == "sklearn":
+        converted = _onnx_engine(model)
+        if converted is not None:
+            model, engine = converted, "onnx"
     classes = list(model.classes_) if model.classes_ is not None else None
     has_proba = True
     example = model.input_example()
@@ -75,16 +83,42 @@ def load_served(registry: ModelRegistry, ref: str) -> ServedModel:
             has_proba = False
     elif classes is None:
         has_proba = False
-    return ServedModel(ref, version.name, version, model, classes, has_proba)
+    return ServedModel(ref, version.name, version, model, classes, has_proba, engine)
+
+
+def _onnx_engine(model: LoadedModel) -> LoadedModel | None:
+    """The model converted to ONNX, or None (with the reason logged) if it cannot be, or
+    if onnxruntime disagrees with scikit-learn on the stored input example."""
+    import dataclasses
+
+    from shipyard.registry.flavors import get_flavor
+    from shipyard.registry.model_folder import LoadedModel as Loaded
+    from shipyard.registry.onnx_export import export_onnx
+
+    example = model.input_example()
+    if example is None or not len(example):
+        logger.info("fast path: %s has no input example to check ONNX on", model.flavor)
+        return None
+    try:
+        data = export_onnx(model.native, example)
+        flavor = get_flavor("onnx")
+        files, options = flavor.save(data)
+        native = flavor.load(files, options)
+    except ShipyardError as exc:
+        logger.warning("fast path off: %s", exc)
+        return None
+    meta = dataclasses.replace(model.meta, flavor="onnx", options=options)
+    return Loaded(meta=meta, flavor=flavor, native=native, example=model.example_bytes)
 
 
 class ModelSlot:
     """One served reference; ``current`` is replaced whole when the alias moves."""
 
-    def __init__(self, registry: ModelRegistry, ref: str) -> None:
+    def __init__(self, registry: ModelRegistry, ref: str, *, fast: bool = False) -> None:
         self.registry = registry
         self.ref = ref
-        self.current: ServedModel = load_served(registry, ref)
+        self.fast = fast
+        self.current: ServedModel = load_served(registry, ref, fast=fast)
         self.swaps = 0
         self.failed_swaps = 0
         self.last_error = ""
@@ -110,7 +144,7 @@ class ModelSlot:
             if version.version == self.current.version.version:
                 return False
             try:
-                fresh = load_served(self.registry, self.ref)
+                fresh = load_served(self.registry, self.ref, fast=self.fast)
             except (ShipyardError, OSError) as exc:
                 self.failed_swaps += 1
                 self.last_error = f"kept {self.current.label}: {version.ref} failed: {exc}"

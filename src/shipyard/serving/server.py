@@ -43,7 +43,7 @@ def build_server(
     from shipyard.monitoring.prediction_log import PredictionLog
     from shipyard.store.tokens_store import SqlTokenStore
 
-    slots = [ModelSlot(registry, ref) for ref in refs]
+    slots = [ModelSlot(registry, ref, fast=config.fast) for ref in refs]
     log = PredictionLog(log_root) if (log_root is not None and config.log_predictions) else None
     tokens = TokenCheck(SqlTokenStore(registry.tracker.db)) if config.require_auth else None
     return Server(slots, config, prediction_log=log, tokens=tokens)
@@ -70,6 +70,7 @@ def app_from_environment() -> FastAPI:
         policy=InputPolicy(**spec["policy"]), max_body_bytes=spec["max_body_bytes"],
         poll_interval=spec["poll_interval"], require_auth=spec["require_auth"],
         log_predictions=spec["log_predictions"], cors_origins=tuple(spec["cors_origins"]),
+        fast=spec["fast"],
     )  # fmt: skip
     server = build_server(registry, spec["refs"], config, log_root=spec["log_root"])
     return create_app(server)
@@ -81,7 +82,7 @@ def config_spec(refs: Sequence[str], config: ServerConfig, log_root: str | None)
         "refs": list(refs), "policy": asdict(config.policy),
         "max_body_bytes": config.max_body_bytes, "poll_interval": config.poll_interval,
         "require_auth": config.require_auth, "log_predictions": config.log_predictions,
-        "cors_origins": list(config.cors_origins), "log_root": log_root,
+        "cors_origins": list(config.cors_origins), "log_root": log_root, "fast": config.fast,
     }  # fmt: skip
     return json.dumps(data)
 
