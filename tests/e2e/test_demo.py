@@ -37,6 +37,8 @@ def test_demo_trains_tracks_and_prints_the_results_table(tmp_path: Path) -> None
     assert "refused by the gates:" in flat and "approval FAIL (0 of 1" in flat
     assert "breast-cancer@production -> 2 (was 1)" in flat
     assert "audit log:" in flat and "chain intact" in flat
+    assert "300 single-row requests, latency p50" in flat
+    assert "a malformed request got 422" in flat and "300 rows in the prediction log" in flat
     card = tmp_path / ".shipyard" / "reports" / "breast-cancer-card.html"
     assert "breast-cancer" in card.read_text() and "<script" not in card.read_text()
     log = subprocess.run(
