@@ -166,3 +166,18 @@ def test_binding_beyond_loopback_requires_tokens(project: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_two_workers_serve_the_same_model(project: Path) -> None:
+    port = _free_port()
+    proc = _start(project, port, "--workers", "2", "--fast", "--batch-max-size", "32")
+    try:
+        body = {"records": json.loads((project / "rows.json").read_text())[:3]}
+        replies = [httpx.post(f"http://127.0.0.1:{port}/predict", json=body) for _ in range(20)]
+        assert all(r.status_code == 200 for r in replies), replies[0].text
+        assert {r.json()["model_version"] for r in replies} == {1}
+        meta = httpx.get(f"http://127.0.0.1:{port}/v2/models/cancer").json()
+        assert meta["platform"] == "shipyard-onnx"  # --fast reached every worker
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

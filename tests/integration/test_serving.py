@@ -305,3 +305,36 @@ def test_fast_serves_a_forest_through_onnxruntime_with_the_same_answers(sy: Any)
     np.testing.assert_allclose(got["probabilities"], model.predict_proba(X), atol=1e-5)
     meta = client.get("/v2/models/forest").json()
     assert meta["platform"] == "shipyard-onnx"
+
+
+def test_micro_batching_scores_concurrent_requests_together_with_the_same_answers(
+    sy: Any,
+) -> None:
+    import asyncio
+
+    X, y = _cancer()
+    model = RandomForestClassifier(n_estimators=10, random_state=0)
+    version = _register(sy, model, X, y, "forest")
+    config = ServerConfig(poll_interval=0, batch_max_rows=64, batch_timeout=0.05)
+    server = build_server(sy.model_registry(), [version.ref], config, log_root=None)
+    app = create_app(server)
+    records = _records(X.iloc[:40])
+
+    async def burst() -> list[Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            replies = await asyncio.gather(*(
+                client.post("/predict_proba" if i % 2 else "/predict", json={"records": [r]})
+                for i, r in enumerate(records)
+            ))  # fmt: skip
+            await server.batcher.close()
+            return [r.json() for r in replies]
+
+    replies = asyncio.run(burst())
+    expected, proba = model.predict(X.iloc[:40]), model.predict_proba(X.iloc[:40])
+    for i, reply in enumerate(replies):
+        if i % 2:
+            np.testing.assert_allclose(reply["probabilities"], proba[i : i + 1])
+        else:
+            assert reply["predictions"] == [expected[i]]
+    assert server.batcher.batches < 40 and server.batcher.rows == 40

@@ -43,6 +43,12 @@ def serve(
             "conversion matches on the input example (the onnx extra)."
         ),
     ] = False,
+    batch_max_size: Annotated[
+        int, typer.Option(help="Micro-batching: rows that close a batch (0: off).")
+    ] = 0,
+    batch_timeout_ms: Annotated[
+        float, typer.Option(help="Micro-batching: ms a request waits for others, at most.")
+    ] = 2.0,
     log_predictions: Annotated[
         bool, typer.Option(help="Write every prediction to the prediction log.")
     ] = True,
@@ -77,7 +83,8 @@ def serve(
                            max_rows=max_rows),
         max_body_bytes=int(max_body_mb * 2**20), poll_interval=poll_interval,
         require_auth=needs_auth(host, auth), log_predictions=log_predictions,
-        cors_origins=tuple(cors_origin), fast=fast,
+        cors_origins=tuple(cors_origin), fast=fast, batch_max_rows=batch_max_size,
+        batch_timeout=batch_timeout_ms / 1000,
     )  # fmt: skip
     log_root = log_root_of(registry.tracker.settings)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -25,6 +25,7 @@ from fastapi import FastAPI, Request, Response
 
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.serving.auth import TokenCheck
+from shipyard.serving.batching import MicroBatcher, score
 from shipyard.serving.metrics import ServerMetrics
 from shipyard.serving.models import ModelSlot, ServedModel, SwapPoller
 from shipyard.serving.validation import InputPolicy, check_frame, frame_from_body
@@ -60,6 +61,8 @@ class ServerConfig:
         cors_origins: origins allowed by CORS (none by default).
         fast: serve scikit-learn models through onnxruntime where the conversion gives
             the same outputs on the model's input example.
+        batch_max_rows: rows that close a micro-batch (0: no batching, the default).
+        batch_timeout: seconds a request waits for others to batch with, at most.
     """
 
     policy: InputPolicy = field(default_factory=InputPolicy)
@@ -69,6 +72,19 @@ class ServerConfig:
     log_predictions: bool = True
     cors_origins: Sequence[str] = ()
     fast: bool = False
+    batch_max_rows: int = 0
+    batch_timeout: float = 0.002
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise InvalidInputError(f"max_body_bytes must be at least 1, got {self.max_body_bytes}")
+        if self.poll_interval < 0:
+            raise InvalidInputError(f"poll_interval must be >= 0 seconds, got {self.poll_interval}")
+        if self.batch_max_rows < 0 or not (0 < self.batch_timeout <= 1):
+            raise InvalidInputError(
+                "micro-batching takes batch_max_rows >= 0 (0: off) and a timeout above 0 and "
+                f"at most 1 second, got {self.batch_max_rows} rows, {self.batch_timeout} s"
+            )
 
 
 class BodyLimit:
@@ -191,6 +207,11 @@ class Server:
         self.prediction_log = prediction_log
         self.tokens = tokens
         self.metrics = ServerMetrics(self)
+        self.batcher = (
+            MicroBatcher(max_rows=config.batch_max_rows, timeout=config.batch_timeout)
+            if config.batch_max_rows > 0
+            else None
+        )
         self.poller = SwapPoller(list(slots), config.poll_interval, on_swap=self.metrics.swapped)
 
     def slot(self, name: str | None) -> ModelSlot:
@@ -222,6 +243,8 @@ def create_app(server: Server) -> FastAPI:
         server.poller.start()
         yield
         server.poller.stop()
+        if server.batcher is not None:
+            await server.batcher.close()
         if server.prediction_log is not None:
             server.prediction_log.close()
 
@@ -392,7 +415,8 @@ def _routes(app: FastAPI, server: Server) -> None:  # one place for the API
         served = _version_of(server.slot(name), version)
         body = await _body(request)
         frame = _oip_frame(body, served, server.config.policy.max_rows)
-        result = _predict(server, served, frame, request, want_proba=_wants_proba(body, served))
+        want = _wants_proba(body, served)
+        result = await _predict(server, served, frame, request, want_proba=want)
         outputs = [_tensor("predict", result.predictions)]
         if result.probabilities is not None:
             outputs.append(_tensor("predict_proba", result.probabilities))
@@ -426,7 +450,7 @@ def _routes(app: FastAPI, server: Server) -> None:  # one place for the API
         )
         if proba and not served.has_proba:
             raise InvalidInputError(f"{served.label} gives no probabilities; use /predict")
-        result = _predict(server, served, frame, request, want_proba=proba)
+        result = await _predict(server, served, frame, request, want_proba=proba)
         payload: dict[str, Any] = {"model": served.ref, "model_version": served.version.version,
                                    "request_id": result.request_id}  # fmt: skip
         if proba:
@@ -487,23 +511,25 @@ class _Result:
     flags: list[str]
 
 
-def _predict(
+async def _predict(
     server: Server, served: ServedModel, frame: pd.DataFrame, request: Request, *, want_proba: bool
 ) -> _Result:
-    """Check, predict, count, log. Runs on the event loop: the models are CPU-bound and fast,
-    and a thread hop costs more than it saves for the request sizes a server sees."""
+    """Check, predict, count, log. Without batching the model runs on the event loop: the
+    models are CPU-bound and fast, and a thread hop costs more than it saves for the
+    request sizes a server sees; with batching, batches run in a worker thread."""
     from shipyard.monitoring.prediction_log import PredictionRecord
 
     started = time.perf_counter()
     checked = check_frame(frame, served.model.signature, server.config.policy)
     if checked.flag_reasons:
         server.metrics.flagged(served.name, checked.flag_reasons)
-    model = served.model
     try:
-        predictions = model.predict_checked(checked.frame)
         # probabilities cost a second pass through the model: only when asked for (the
         # prediction log then keeps them too)
-        proba = model.predict_proba_checked(checked.frame) if want_proba else None
+        if server.batcher is not None:
+            predictions, proba = await server.batcher.score(served, checked.frame, want_proba)
+        else:
+            predictions, proba = score(served, checked.frame, want_proba)
     except (ValueError, TypeError) as exc:  # data the model cannot take after all
         raise InvalidInputError(f"{served.label} could not score this input: {exc}") from None
     request_id = _rid(request) or uuid.uuid4().hex

@@ -70,7 +70,8 @@ def app_from_environment() -> FastAPI:
         policy=InputPolicy(**spec["policy"]), max_body_bytes=spec["max_body_bytes"],
         poll_interval=spec["poll_interval"], require_auth=spec["require_auth"],
         log_predictions=spec["log_predictions"], cors_origins=tuple(spec["cors_origins"]),
-        fast=spec["fast"],
+        fast=spec["fast"], batch_max_rows=spec["batch_max_rows"],
+        batch_timeout=spec["batch_timeout"],
     )  # fmt: skip
     server = build_server(registry, spec["refs"], config, log_root=spec["log_root"])
     return create_app(server)
@@ -83,6 +84,7 @@ def config_spec(refs: Sequence[str], config: ServerConfig, log_root: str | None)
         "max_body_bytes": config.max_body_bytes, "poll_interval": config.poll_interval,
         "require_auth": config.require_auth, "log_predictions": config.log_predictions,
         "cors_origins": list(config.cors_origins), "log_root": log_root, "fast": config.fast,
+        "batch_max_rows": config.batch_max_rows, "batch_timeout": config.batch_timeout,
     }  # fmt: skip
     return json.dumps(data)
 
