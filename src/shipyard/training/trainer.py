@@ -12,9 +12,9 @@ Preprocessing is part of every pipeline (``training.models.build_pipeline``), so
 each fold fits its imputers, scalers and encoders on its own training rows only.
 
 Studies are stored next to shipyard's metadata: on PostgreSQL in the schema
-``shipyard_optuna`` of the same database, on SQLite in ``optuna.db`` beside the
-metadata file (Optuna keeps its own Alembic version table, which cannot share a
-schema with shipyard's). A study is named after the data, target, family, metric,
+``shipyard_optuna`` of the same database (Optuna keeps its own Alembic version table,
+which cannot share a schema with shipyard's), with SQLite in the journal file
+``optuna-journal.log`` beside the metadata file (see ``cv.optuna_storage``). A study is named after the data, target, family, metric,
 folds and seed, so running the same command again resumes it: only the trials
 still missing are run.
 """
@@ -33,6 +33,7 @@ from shipyard.core.errors import InvalidInputError, ShipyardError
 from shipyard.registry import ModelRegistry
 from shipyard.training.cv import (
     available_cores,
+    close_storage,
     cross_validate,
     cv_splits,
     optuna_storage,
@@ -445,7 +446,7 @@ def _share_of_trials(
             timeout=job.timeout, catch=(_TrialFailed,),
         )  # fmt: skip
     finally:
-        storage.engine.dispose()
+        close_storage(storage)
         tracker.flush()
     return n_trials
 
@@ -535,7 +536,7 @@ def _run_study(
     tracker: Tracker,
     job: _Job,
     family: Any,
-    storage: optuna.storages.RDBStorage,
+    storage: optuna.storages.BaseStorage,
     progress: Callable[[str], None] | None,
 ) -> Candidate:
     import optuna
@@ -733,7 +734,7 @@ def train(
                     progress(f"{family.name}: {job.metric} {score:.4f}")
         finally:
             if storage is not None:
-                storage.engine.dispose()  # no connection left open to the database
+                close_storage(storage)  # no connection left open to the database
         candidates.sort(key=lambda c: -c.scores[job.metric][0])
         best = candidates[0]
         board = leaderboard_frame(candidates, job.metric)
