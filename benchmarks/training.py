@@ -484,8 +484,9 @@ def render(
         f"'hist_gradient_boosting'], tune={n}, cv={FOLDS}, seed=S)` then `sy.flush()`, into a "
         "new SQLite store: a training run, a nested run per trial (params, every binary "
         "metric's CV mean and std, fit time; pruned trials too), the Optuna study in "
-        "`optuna-journal.log` (Optuna's journal file beside the SQLite database), a leaderboard, the refit logged with skops, its schema and an input "
-        "example.",
+        "`optuna-journal.log` (Optuna's journal file beside the SQLite database), a "
+        "leaderboard, the refit logged as a model folder (skops, signature from the "
+        "training data, input example).",
         "- plain Optuna: per family `optuna.create_study` in memory, `TPESampler(seed=S)`, "
         "`MedianPruner(n_startup_trials=5, n_warmup_steps=1)`, the trial reporting the "
         "running mean of the fold scores after each fold; `StratifiedKFold(5, shuffle=True, "

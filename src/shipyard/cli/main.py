@@ -15,6 +15,7 @@ import typer
 
 from shipyard.cli import (
     artifacts,
+    batch,
     config,
     data,
     experiments,
@@ -47,6 +48,10 @@ app.command("train", rich_help_panel="Models")(train.train)
 app.command("eval", rich_help_panel="Models")(train.evaluate)
 app.command("lineage", rich_help_panel="Models")(models.lineage)
 app.command("serve", rich_help_panel="Serving")(serve.serve)
+app.command("predict", rich_help_panel="Serving")(batch.predict)
+deploy_app = typer.Typer(help="Deployment manifests for a model version.", no_args_is_help=True)
+deploy_app.command("manifests")(batch.deploy_manifests)
+app.add_typer(deploy_app, name="deploy", rich_help_panel="Serving")
 app.command("doctor", rich_help_panel="Maintenance")(maintenance.doctor)
 app.command("gc", rich_help_panel="Maintenance")(maintenance.gc)
 

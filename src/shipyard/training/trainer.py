@@ -14,9 +14,9 @@ each fold fits its imputers, scalers and encoders on its own training rows only.
 Studies are stored next to shipyard's metadata: on PostgreSQL in the schema
 ``shipyard_optuna`` of the same database (Optuna keeps its own Alembic version table,
 which cannot share a schema with shipyard's), with SQLite in the journal file
-``optuna-journal.log`` beside the metadata file (see ``cv.optuna_storage``). A study is named after the data, target, family, metric,
-folds and seed, so running the same command again resumes it: only the trials
-still missing are run.
+``optuna-journal.log`` beside the metadata file (see ``cv.optuna_storage``). A study
+is named after the data, target, family, metric, folds and seed, so running the same
+command again resumes it: only the trials still missing are run.
 """
 
 from __future__ import annotations
