@@ -104,6 +104,7 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
+        self._flush_now = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="shipyard-prediction-log", daemon=True
         )
@@ -128,13 +129,17 @@ class PredictionLog:
         return True
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until everything queued so far is written; False on timeout."""
+        """Write everything queued so far now; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self._queue.qsize() or not self._idle.is_set():
-            if time.monotonic() > deadline:
-                return False
-            self._idle.wait(0.05)
-        return True
+        self._flush_now.set()
+        try:
+            while self._queue.qsize() or not self._idle.is_set():
+                if time.monotonic() > deadline:
+                    return False
+                self._idle.wait(0.05)
+            return True
+        finally:
+            self._flush_now.clear()
 
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued and stop the writer."""
@@ -158,11 +163,20 @@ class PredictionLog:
                 return
             batch: list[PredictionRecord | FeedbackRecord] = [first]
             stop = False
+            # gather for up to flush_interval: one file a second under load, not one per
+            # request (each write holds the GIL for a while, which the server feels)
+            deadline = time.monotonic() + self.flush_interval
             while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    if remaining <= 0 or self._flush_now.is_set():
+                        item = self._queue.get_nowait()
+                    else:
+                        item = self._queue.get(timeout=min(remaining, 0.05))
                 except queue.Empty:
-                    break
+                    if remaining <= 0 or self._flush_now.is_set():
+                        break
+                    continue
                 if item is None:
                     stop = True
                     break

@@ -106,9 +106,11 @@ def frame_from_body(body: Any, signature: Signature | None, *, max_rows: int) ->
             raise InvalidInputError('"records" is empty: send at least one row')
         names = _names(signature, records[0])
         extra = {k for r in records for k in r} - set(names)
-        frame = pd.DataFrame.from_records(
-            [[r.get(n, _MISSING) for n in names] for r in records], columns=names
-        )
+        import numpy as np
+
+        cells = np.empty((len(records), len(names)), dtype=object)  # one object block: no
+        cells[:] = [[r.get(n, _MISSING) for n in names] for r in records]  # per-column guess
+        frame = pd.DataFrame(cells, columns=names, copy=False)
         if extra:
             raise InputRejected(
                 f"unexpected field(s) {', '.join(sorted(map(str, extra))[:10])}",
@@ -180,12 +182,15 @@ def check_frame(
     typed: dict[str, Any] = {}
     numbers = _plain_numbers(frame, signature, policy)
     if numbers is not None:  # the common case, checked for every numeric column at once
-        values, flagged_rows = numbers
-        typed.update(values)
+        matrix, names, flagged_rows = numbers
         for row, reason in flagged_rows:
             flags[row].append(reason)
             key = reason.split(": ", 1)[1].split(" ", 1)[0]
             reasons[key] = reasons.get(key, 0) + 1
+        if len(names) == len(signature.inputs):  # all numeric: one float block, no copies
+            typed_frame = pd.DataFrame(matrix, columns=names, copy=False)
+            return CheckedInput(typed_frame, ["; ".join(f) for f in flags], reasons)
+        typed.update({name: matrix[:, j] for j, name in enumerate(names)})
     for spec in signature.inputs:
         if spec.name in typed:
             continue
@@ -206,7 +211,7 @@ def check_frame(
 
 def _plain_numbers(
     frame: pd.DataFrame, signature: Signature, policy: InputPolicy
-) -> tuple[dict[str, np.ndarray], list[tuple[int, str]]] | None:
+) -> tuple[np.ndarray, list[str], list[tuple[int, str]]] | None:
     """Every numeric column at once, when all their values are plain JSON numbers (no
     nulls, no text, no booleans): one type scan, one conversion, vectorised integer and
     range checks. None (the per-column path names each problem) when anything else is
@@ -216,7 +221,8 @@ def _plain_numbers(
     specs = [c for c in signature.inputs if c.type in ("integer", "float")]
     if not specs:
         return None
-    block = frame[[c.name for c in specs]].to_numpy(dtype=object)
+    names = [c.name for c in specs]
+    block = (frame if list(frame.columns) == names else frame[names]).to_numpy(dtype=object)
     kinds = {type(v) for v in block.ravel().tolist()}
     if not kinds <= {int, float}:
         return None
@@ -249,7 +255,7 @@ def _plain_numbers(
                     reason = (f"{spec.name}: out_of_range {value!r} is far outside the "
                               f"training range [{spec.minimum:g}, {spec.maximum:g}]")  # fmt: skip
                     flagged.append((int(row), reason))
-    return {c.name: matrix[:, j] for j, c in enumerate(specs)}, flagged
+    return matrix, names, flagged
 
 
 def _err(field: str, row: int | None, problem: str) -> dict[str, Any]:
