@@ -260,3 +260,20 @@ def test_lineage_runs_from_the_version_to_its_data(sy: Any) -> None:
     assert graph["run"]["run_id"] == result.best_run_id
     [data] = graph["datasets"]
     assert data["context"] == "training" and data["parents"][0]["ref"] == "cancer@1"
+
+
+def test_tags_on_models_and_versions_are_set_kept_and_audited(
+    two_versions: tuple[Any, pd.DataFrame],
+) -> None:
+    from shipyard.store import audit
+
+    sy, _ = two_versions
+    store = sy.model_registry().store
+    store.set_model_tags("cancer", {"team": "risk", "tier": "1"})
+    store.set_model_tags("cancer", {"tier": "2"})
+    assert dict(store.get_model("cancer").tags) == {"team": "risk", "tier": "2"}
+    store.set_version_tags("cancer@2", {"reviewed": "yes"})
+    assert dict(sy.get_model_version("cancer@2").tags) == {"reviewed": "yes"}
+    assert sy.get_model_version("cancer@1").tags == {}
+    [event] = audit.list_events(sy.tracker().db, entity="cancer@2", action="model.set_tags")
+    assert event.after == {"reviewed": "yes"} and event.before == {"reviewed": None}

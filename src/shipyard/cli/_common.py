@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shipyard.core.plain import jsonable
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -176,17 +178,6 @@ def err_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats replaced by None, so the output is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def print_json(value: Any) -> None:

@@ -24,6 +24,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.core.plain import jsonable
 from shipyard.serving.auth import TokenCheck
 from shipyard.serving.batching import MicroBatcher, score
 from shipyard.serving.metrics import ServerMetrics
@@ -546,20 +547,13 @@ async def _predict(
 
 
 def _plain_array(values: np.ndarray) -> Any:
-    """A numpy array as JSON-ready lists (NaN as null)."""
+    """A numpy array as JSON-ready lists (NaN and infinities as null)."""
     import numpy as np
 
     arr = np.asarray(values)
-    if arr.dtype.kind == "f":
-        if np.isfinite(arr).all():
-            return arr.tolist()
-        return [[_finite(v) for v in row] if isinstance(row, list) else _finite(row)
-                for row in arr.tolist()]  # fmt: skip
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        return jsonable(arr.tolist())
     return arr.tolist()
-
-
-def _finite(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
 def _plain(values: Sequence[Any] | None) -> list[Any] | None:

@@ -9,7 +9,6 @@ previous holder) and the audit event commit together or not at all.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from shipyard.core.errors import (
     InvalidStateError,
     NotFoundError,
 )
+from shipyard.core.plain import jsonable
 from shipyard.core.validation import check_key, check_name
 from shipyard.store.audit import append_event
 from shipyard.store.db import Database, now_ms
@@ -89,15 +89,14 @@ def parse_model_ref(ref: str) -> tuple[str, str]:
     return name, selector or LATEST
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as None: stored JSON stays strict."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+def _replace_tags(conn: Connection, owner: Any, owner_id: int, rows: Mapping[str, str]) -> None:
+    """Set ``rows`` on the tag table of ``owner`` (its owner-id column), keeping other keys."""
+    table = owner.table
+    conn.execute(delete(table).where((owner == owner_id) & table.c.key.in_(list(rows))))
+    if rows:
+        conn.execute(
+            insert(table), [{owner.key: owner_id, "key": k, "value": v} for k, v in rows.items()]
+        )
 
 
 class SqlRegistryStore:
@@ -204,18 +203,7 @@ class SqlRegistryStore:
         rows = {check_key(k, what="tag key"): str(v) for k, v in tags.items()}
 
         def tx(conn: Connection) -> None:
-            model_id = self._model_id(conn, name)
-            conn.execute(
-                delete(registered_model_tags).where(
-                    (registered_model_tags.c.model_id == model_id)
-                    & registered_model_tags.c.key.in_(list(rows))
-                )
-            )
-            if rows:
-                conn.execute(
-                    insert(registered_model_tags),
-                    [{"model_id": model_id, "key": k, "value": v} for k, v in rows.items()],
-                )
+            _replace_tags(conn, registered_model_tags.c.model_id, self._model_id(conn, name), rows)
             self._audit(
                 conn, "model.set_tags", entity=name,
                 before={k: model.tags.get(k) for k in rows}, after=rows,
@@ -482,18 +470,9 @@ class SqlRegistryStore:
         rows = {check_key(k, what="tag key"): str(v) for k, v in tags.items()}
 
         def tx(conn: Connection) -> None:
-            pk = self._version_pk(conn, version)
-            conn.execute(
-                delete(model_version_tags).where(
-                    (model_version_tags.c.version_pk == pk)
-                    & model_version_tags.c.key.in_(list(rows))
-                )
+            _replace_tags(
+                conn, model_version_tags.c.version_pk, self._version_pk(conn, version), rows
             )
-            if rows:
-                conn.execute(
-                    insert(model_version_tags),
-                    [{"version_pk": pk, "key": k, "value": v} for k, v in rows.items()],
-                )
             self._audit(
                 conn, "model.set_tags", entity=version.ref,
                 before={k: version.tags.get(k) for k in rows}, after=rows,
@@ -674,7 +653,7 @@ class SqlRegistryStore:
                     at=now_ms(),
                     actor=self.actor,
                     passed=passed,
-                    results_json=json.dumps(_finite(list(results)), default=str),
+                    results_json=json.dumps(jsonable(list(results)), default=str),
                 )
             )
             self._audit(

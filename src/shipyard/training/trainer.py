@@ -804,6 +804,10 @@ def _learning_curve(family: Any, params: Mapping[str, Any], job: _Job) -> list[A
 def _log_model(tracker: Tracker, model: Any, job: _Job) -> None:
     """The refitted pipeline as a model folder (skops, signature, input example, hashes)."""
     ModelRegistry(tracker).log_model(
-        model, "model", flavor="sklearn", input_example=job.data.X.head(5), task=job.task,
+        model,
+        "model",
+        flavor="sklearn",
+        input_example=job.data.X.head(5),
+        task=job.task,
         signature=job.data.X,  # ranges and categories seen in training
     )
