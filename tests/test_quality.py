@@ -99,6 +99,9 @@ def test_public_namespace_is_exactly_the_intended_one() -> None:
         "rollback_model",
         "train",
         "evaluate",
+        "monitor_context",
+        "create_monitor",
+        "run_monitor",
     }
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None

@@ -20,6 +20,7 @@ __all__ = [
     "compare_runs",
     "configure",
     "create_experiment",
+    "create_monitor",
     "delete_experiment",
     "delete_run",
     "download_artifacts",
@@ -49,12 +50,14 @@ __all__ = [
     "log_table",
     "log_text",
     "model_registry",
+    "monitor_context",
     "promote_model",
     "register_model",
     "rename_experiment",
     "restore_experiment",
     "restore_run",
     "rollback_model",
+    "run_monitor",
     "search_runs",
     "set_description",
     "set_experiment",
@@ -76,6 +79,7 @@ if TYPE_CHECKING:
         compare_runs,
         configure,
         create_experiment,
+        create_monitor,
         delete_experiment,
         delete_run,
         download_artifacts,
@@ -104,12 +108,14 @@ if TYPE_CHECKING:
         log_table,
         log_text,
         model_registry,
+        monitor_context,
         promote_model,
         register_model,
         rename_experiment,
         restore_experiment,
         restore_run,
         rollback_model,
+        run_monitor,
         search_runs,
         set_description,
         set_experiment,
@@ -133,7 +139,7 @@ def __getattr__(name: str) -> Any:
         from shipyard import training
 
         return getattr(training, name)
-    if name in ("data", "training"):
+    if name in ("data", "training", "monitoring", "pipelines"):
         import importlib
 
         # importing the subpackage binds it as shipyard.data; `from shipyard import data`

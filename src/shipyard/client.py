@@ -37,7 +37,9 @@ from shipyard.tracking.tracker import ActiveRun, Tracker
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.core.entities import ModelVersion
+    from shipyard.core.entities import ModelVersion, Monitor
+    from shipyard.monitoring.monitor import MonitorContext
+    from shipyard.pipelines.loop import LoopResult
     from shipyard.registry import LoggedModel, ModelRegistry, Promotion
     from shipyard.registry.model_folder import LoadedModel
     from shipyard.store.registry_store import AliasMove
@@ -457,3 +459,74 @@ def promote_model(
 def rollback_model(name: str, alias: str) -> AliasMove:
     """Move ``alias`` back to the version that held it before the last promotion."""
     return model_registry().rollback(name, alias)
+
+
+# -- monitoring -------------------------------------------------------------------------
+
+
+def monitor_context() -> MonitorContext:
+    """What monitors read and write in the store in effect: monitors and alerts, the
+    registry, the data catalog and the servers' prediction log under the store's home."""
+    from shipyard import data as data_api
+    from shipyard.monitoring.monitor import MonitorContext
+    from shipyard.serving.server import log_root_of
+    from shipyard.store.monitor_store import SqlMonitorStore
+
+    tracker = _get()
+    return MonitorContext(
+        store=SqlMonitorStore(tracker.db, actor=tracker.settings.actor),
+        registry=model_registry(), catalog=data_api.catalog(tracker.settings),
+        log_root=Path(log_root_of(tracker.settings)),
+    )  # fmt: skip
+
+
+def create_monitor(
+    name: str,
+    *,
+    model: str,
+    reference: str,
+    alias: str = "production",
+    window: str | int = "1h",
+    schedule: str | None = None,
+    target: str | None = None,
+    features: Sequence[str] = (),
+    rules: str | Mapping[str, Any] | None = None,
+    on_drift: str = "none",
+    retrain: Mapping[str, Any] | None = None,
+    domain_classifier: bool = False,
+    min_rows: int = 30,
+    replace: bool = False,
+) -> Monitor:
+    """Watch ``model@alias`` against the reference dataset version (editor role).
+
+    Example::
+
+        sy.create_monitor("churn", model="churn", reference="customers@train",
+                          window="1h", schedule="*/15 * * * *", on_drift="retrain")
+    """
+    from shipyard.governance.identity import require_role
+    from shipyard.monitoring.monitor import MonitorSpec
+    from shipyard.monitoring.monitor import create_monitor as create
+    from shipyard.monitoring.rules import parse_rules
+    from shipyard.pipelines.loop import check_retrain_spec
+    from shipyard.pipelines.scheduler import validate_cron
+
+    ctx = monitor_context()
+    require_role(ctx.registry.identity, "editor", to="create a monitor")
+    if schedule is not None:
+        schedule = validate_cron(schedule)
+    check_retrain_spec(retrain or {})
+    rule_dict = parse_rules(rules, origin="rules").to_dict() if rules else {}
+    spec = MonitorSpec(
+        target=target, features=tuple(features), rules=rule_dict, on_drift=on_drift,
+        retrain=dict(retrain or {}), domain_classifier=domain_classifier, min_rows=min_rows,
+    )  # fmt: skip
+    return create(ctx, name, model=model, alias=alias, reference=reference, window=window,
+                  schedule=schedule, spec=spec, replace=replace)  # fmt: skip
+
+
+def run_monitor(name: str, *, dry_run: bool = False) -> LoopResult:
+    """Evaluate a monitor now and carry out the actions its alerts ask for (``retrain``)."""
+    from shipyard.pipelines.loop import run_monitor as run
+
+    return run(monitor_context(), name, dry_run=dry_run)

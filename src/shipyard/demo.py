@@ -344,7 +344,7 @@ def main() -> None:
         )
     result = _training_steps(console, train_v, test_v)
     _registry_steps(console, train_v, result, test_v)
-    _serving_steps(console, test_v)
+    _serving_steps(console, train_v, test_v)
     console.print(
         "next: [cyan].venv/bin/shipyard models show breast-cancer@production[/], "
         "[cyan].venv/bin/shipyard lineage breast-cancer@production[/], "
@@ -352,8 +352,9 @@ def main() -> None:
     )
 
 
-def _serving_steps(console: Any, test_v: Any) -> None:
-    """Serve the production model on 127.0.0.1, send it a few hundred requests, report."""
+def _serving_steps(console: Any, train_v: Any, test_v: Any) -> None:
+    """Serve the production model on 127.0.0.1, send it a few hundred requests, report;
+    then watch it: drifted traffic, an alert, a retrained challenger, a hot swap."""
     import http.client
     import socket
     import statistics
@@ -372,7 +373,7 @@ def _serving_steps(console: Any, test_v: Any) -> None:
         port = probe.getsockname()[1]
     log_root = log_root_of(sy.settings())
     server = build_server(sy.model_registry(), ["breast-cancer@production"],
-                          ServerConfig(poll_interval=0), log_root=log_root)  # fmt: skip
+                          ServerConfig(poll_interval=0.5), log_root=log_root)  # fmt: skip
     web = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1", port=port,
                                         log_level="warning", access_log=False))  # fmt: skip
     thread = threading.Thread(target=web.run, daemon=True)
@@ -384,23 +385,22 @@ def _serving_steps(console: Any, test_v: Any) -> None:
     latencies, versions = [], set()
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)  # keep-alive
 
-    def post(body: Any) -> tuple[int, Any]:
-        client.request("POST", "/predict", body=orjson.dumps(body),
+    def post(path: str, body: Any) -> tuple[int, Any]:
+        client.request("POST", path, body=orjson.dumps(body),
                        headers={"Content-Type": "application/json"})  # fmt: skip
         reply = client.getresponse()
         return reply.status, orjson.loads(reply.read())
 
     for i in range(300):
         started = time.perf_counter()
-        status, answer = post({"records": [records[i % len(records)]]})
+        status, answer = post("/predict", {"records": [records[i % len(records)]]})
         latencies.append((time.perf_counter() - started) * 1000)
         if status != 200:
             raise RuntimeError(f"the server answered {status}: {answer}")
         versions.add(answer["model_version"])
-    bad_status, bad = post({"records": [{"mean radius": "big"}]})
-    client.close()
-    web.should_exit = True
-    thread.join(timeout=30)  # the app's shutdown flushes the prediction log
+    bad_status, bad = post("/predict", {"records": [{"mean radius": "big"}]})
+    if server.prediction_log is not None:
+        server.prediction_log.flush()
     cuts = statistics.quantiles(latencies, n=100)
     logged = read_predictions(log_root, "breast-cancer")
     console.print(
@@ -410,6 +410,105 @@ def _serving_steps(console: Any, test_v: Any) -> None:
         f"{bad_status} ({bad['error']['code']}); {len(logged)} rows in the "
         "prediction log"
     )
+    try:
+        _monitoring_steps(console, post, server, train_v, test_v)
+    finally:
+        client.close()
+        web.should_exit = True
+        thread.join(timeout=30)  # the app's shutdown flushes the prediction log
+
+
+AUTO_POLICY = """\
+production:
+  min_metrics: {cv_roc_auc: 0.95}
+  signature_compatible: true
+"""
+DRIFTED = ("worst area", "worst radius", "worst perimeter", "mean area", "mean radius",
+           "area error")  # fmt: skip
+
+
+def _monitoring_steps(
+    console: Any, post: Any, server: Any, train_v: Any, test_v: Any
+) -> None:  # fmt: skip
+    """A monitor on the served model: clean traffic, then drifted traffic with labels, an
+    alert, a challenger retrained and promoted through the gates, the server swapping."""
+    import logging
+    from pathlib import Path
+
+    import orjson
+    from rich.markup import escape
+
+    import shipyard as sy
+    from shipyard.monitoring.reporting import build_report
+
+    logging.getLogger("shipyard.alerts").addHandler(logging.NullHandler())  # printed below
+
+    sy.model_registry().set_policy("breast-cancer", AUTO_POLICY)
+    sy.create_monitor(
+        "breast-cancer", model="breast-cancer", reference=train_v.ref, window="1h",
+        on_drift="retrain", retrain={"models": ["linear"], "cv": 3, "metric": "accuracy"},
+    )  # fmt: skip
+    first = sy.run_monitor("breast-cancer").run
+    drift = first.evaluated_window.drift if first.evaluated_window else None
+    watched = len(drift.columns) if drift is not None else 0
+    drifted_now = drift.drifted_columns if drift is not None else []
+    console.print(
+        f"[bold]monitoring[/]: monitor breast-cancer watches {watched} columns against "
+        f"{train_v.ref}; the 300 requests so far: {len(drifted_now)} drifted column(s), "
+        f"{len(first.alerts.opened)} alert(s)"
+    )
+    # the world changes: the lab's new scanner reports sizes 40% larger
+    test = sy.data.get(test_v.ref).to_pandas()
+    sent = 0
+    for start in range(0, len(test), 10):  # each held-out row once, in requests of ten
+        chunk = test.iloc[start : start + 10].copy()
+        for column in DRIFTED:
+            chunk[column] = chunk[column] * 1.4
+        body = orjson.loads(chunk.drop(columns="target").to_json(orient="records"))
+        status, answer = post("/predict", {"records": body})
+        if status != 200:
+            raise RuntimeError(f"the server answered {status}: {answer}")
+        post("/feedback", {"request_id": answer["request_id"],
+                           "labels": chunk["target"].tolist()})  # fmt: skip
+        sent += len(chunk)
+    if server.prediction_log is not None:
+        server.prediction_log.flush()
+    result = sy.run_monitor("breast-cancer")
+    window = result.run.evaluated_window
+    found = window.drift.drifted_columns if window is not None and window.drift else []
+    console.print(
+        f"  {sent} rows with six size columns 40% larger (a new scanner) sent with their "
+        f"labels; drift found in {len(found)} column(s): {', '.join(found)}"
+    )
+    opened = result.run.alerts.opened
+    if opened:
+        rules = sorted({f"{a.rule} ({a.severity})" for a in opened})
+        console.print(f"  {len(opened)} alert(s) opened: {escape(', '.join(rules))}; "
+                      "`shipyard alerts list --open` shows them")  # fmt: skip
+    for outcome in result.actions:
+        scores = outcome.details.get("scores", {})
+        console.print(
+            f"  retrain for alert {outcome.alert_id}: {outcome.status}: {outcome.message}"
+            + (f" (holdout {outcome.details.get('metric')}: champion "
+               f"{scores['champion']:.3f}, challenger {scores['challenger']:.3f})"
+               if scores else "")
+        )  # fmt: skip
+    deadline = time.monotonic() + 15
+    served = server.slot(None).current.version.version
+    target = sy.get_model_version("breast-cancer@production").version
+    while served != target and time.monotonic() < deadline:
+        time.sleep(0.2)
+        served = server.slot(None).current.version.version
+    status, answer = post("/predict", {"records": [orjson.loads(
+        test.drop(columns="target").head(1).to_json(orient="records"))[0]]})  # fmt: skip
+    console.print(
+        f"  the server now answers with breast-cancer version {answer['model_version']} "
+        "(hot-swapped, no restart)"
+    )
+    report_path = Path(sy.settings().home) / "reports" / "breast-cancer-monitor.html"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(build_report(sy.monitor_context(), "breast-cancer").html())
+    console.print(f"  monitor report: {report_path}")
 
 
 if __name__ == "__main__":

@@ -219,15 +219,6 @@ def validate(
         raise typer.Exit(1)
 
 
-def _write_html(path: Path, html: str) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 @app.command("profile")
 def profile(
     data: Annotated[str, typer.Argument(help="A version reference or a CSV/Parquet file.")],
@@ -238,7 +229,7 @@ def profile(
     cat = _catalog()
     prof = cat.profile(data)
     if html is not None:
-        _write_html(html, cat.report_html(data, with_graph=False))
+        c.write_text_atomic(html, cat.report_html(data, with_graph=False))
     if as_json:
         c.print_json(prof.to_dict())
         return
@@ -270,7 +261,7 @@ def graph(
     cat = _catalog()
     g = cat.graph(data, target=target)
     if html is not None:
-        _write_html(html, cat.report_html(data, target=target))
+        c.write_text_atomic(html, cat.report_html(data, target=target))
     if as_json:
         c.print_json(g.to_dict())
         return

@@ -22,6 +22,7 @@ from shipyard.cli import (
     governance,
     maintenance,
     models,
+    monitor,
     runs,
     serve,
     train,
@@ -44,6 +45,8 @@ app.add_typer(models.app, name="models")
 app.add_typer(governance.audit_app, name="audit")
 app.add_typer(governance.users_app, name="users")
 app.add_typer(serve.tokens_app, name="tokens")
+app.add_typer(monitor.monitor_app, name="monitor", rich_help_panel="Monitoring")
+app.add_typer(monitor.alerts_app, name="alerts", rich_help_panel="Monitoring")
 app.command("train", rich_help_panel="Models")(train.train)
 app.command("eval", rich_help_panel="Models")(train.evaluate)
 app.command("lineage", rich_help_panel="Models")(models.lineage)

@@ -366,19 +366,12 @@ def card(
     made = build_card(c.open_registry(), ref)
     for path, body in ((html, made.html), (markdown, made.markdown)):
         if path is not None:
-            _write_atomic(path, body)
+            c.write_text_atomic(path, body)
             c.note(f"wrote {path}")
     if html is None and markdown is None:
         typer.echo(made.markdown)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @app.command("export-onnx")

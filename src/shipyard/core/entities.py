@@ -289,3 +289,64 @@ class AuditEvent:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Monitor:
+    """A monitor: one model alias watched against a reference dataset version.
+
+    ``spec`` holds what :func:`shipyard.monitoring.MonitorSpec` parses: the target and
+    prediction columns, per-column methods, alert rules and the retrain action.
+    """
+
+    name: str
+    model: str
+    alias: str
+    reference: str  # "dataset@version"
+    window_s: int
+    schedule: str | None
+    spec: Mapping[str, Any]
+    created_at: int
+    created_by: str
+    updated_at: int
+    last_run_at: int | None = None
+    last_status: str = ""
+    last_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorWindow:
+    """One evaluated time window of a monitor (``summary``: the full results as JSON)."""
+
+    monitor: str
+    start_ms: int
+    end_ms: int
+    computed_at: int
+    n_rows: int
+    n_labelled: int
+    status: str  # ok | not_enough_data | no_rows
+    summary: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert a monitor's rule opened; open until its condition clears."""
+
+    alert_id: int
+    monitor: str
+    model: str
+    rule: str
+    column: str
+    fingerprint: str
+    severity: str
+    status: str  # open | acknowledged | resolved
+    message: str
+    value: float | None
+    opened_at: int
+    last_seen_at: int
+    resolved_at: int | None
+    count: int
+    window_start_ms: int | None
+    action: str
+    action_status: str  # "" | pending | dry_run | promoted | refused | failed
+    action_details: Mapping[str, Any] = field(default_factory=dict)

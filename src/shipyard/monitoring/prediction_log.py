@@ -18,6 +18,7 @@ name and renamed, so a reader never sees half a file. :meth:`PredictionLog.close
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -105,6 +106,11 @@ class PredictionLog:
         self._idle = threading.Event()
         self._idle.set()
         self._flush_now = threading.Event()
+        self._reported_drops = 0
+        self._models: set[str] = set()
+        self._status_file = self.root / "predictions" / "_status" / (
+            f"{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        )
         self._thread = threading.Thread(
             target=self._run, name="shipyard-prediction-log", daemon=True
         )
@@ -188,10 +194,30 @@ class PredictionLog:
                 with self._lock:
                     self.stats.errors += len(batch)
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            self._report_drops()
             if self._queue.empty():
                 self._idle.set()
             if stop:
                 return
+
+    def _report_drops(self) -> None:
+        """Tell monitors about dropped records: a small status file per writer, rewritten
+        when the count changes (monitors sum them: ``prediction_log_drops``)."""
+        with self._lock:
+            dropped = self.stats.dropped
+        if dropped == self._reported_drops:
+            return
+        try:
+            self._status_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._status_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({
+                "pid": os.getpid(), "dropped": dropped, "models": sorted(self._models),
+                "updated_ms": time.time_ns() // 1_000_000,
+            }))  # fmt: skip
+            os.replace(tmp, self._status_file)
+            self._reported_drops = dropped
+        except OSError:
+            logger.exception("prediction log: could not write %s", self._status_file)
 
     def _write(self, batch: Sequence[PredictionRecord | FeedbackRecord]) -> None:
         groups: dict[tuple[str, str, str], list[Any]] = {}
@@ -199,6 +225,7 @@ class PredictionLog:
             day = datetime.fromtimestamp(record.at_ms / 1000, UTC).strftime("%Y-%m-%d")
             kind = "feedback" if isinstance(record, FeedbackRecord) else "predictions"
             groups.setdefault((kind, record.model, day), []).append(record)
+        self._models.update(model for _, model, _ in groups)
         for (kind, model, day), records in groups.items():
             table = _feedback_table(records) if kind == "feedback" else _prediction_table(records)
             folder = self.root / kind / f"model={model}" / f"date={day}"
@@ -275,16 +302,50 @@ def _prediction_table(records: Sequence[PredictionRecord]) -> pd.DataFrame:
 
 
 def read_predictions(
-    root: str | os.PathLike[str], model: str, *, feedback: bool = False
+    root: str | os.PathLike[str],
+    model: str,
+    *,
+    feedback: bool = False,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
 ) -> pd.DataFrame:
-    """Every logged row of ``model`` (or its feedback), oldest file first."""
+    """Logged rows of ``model`` (or its feedback), oldest file first; with ``since_ms`` /
+    ``until_ms`` only rows whose ``sy_time`` falls in ``[since, until)`` (and only the day
+    folders that can hold them are read)."""
     import pandas as pd
 
     folder = Path(root) / ("feedback" if feedback else "predictions") / f"model={model}"
-    files = sorted(folder.glob("date=*/part-*.parquet"), key=lambda p: (p.parent.name, p.name))
+    first_day = (
+        datetime.fromtimestamp(since_ms / 1000, UTC).strftime("date=%Y-%m-%d")
+        if since_ms is not None else ""
+    )  # fmt: skip
+    files = sorted(
+        (f for f in folder.glob("date=*/part-*.parquet") if f.parent.name >= first_day),
+        key=lambda p: (p.parent.name, p.name),
+    )
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True, sort=False)
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True, sort=False)
+    if since_ms is not None or until_ms is not None:
+        ms = frame["sy_time"].astype("datetime64[ms, UTC]").astype("int64")
+        keep = ms >= (since_ms if since_ms is not None else ms.min())
+        if until_ms is not None:
+            keep &= ms < until_ms
+        frame = frame[keep].reset_index(drop=True)
+    return frame
+
+
+def log_drops(root: str | os.PathLike[str], model: str) -> int:
+    """Records dropped by the servers that logged ``model`` (summed over their writers)."""
+    total = 0
+    for path in (Path(root) / "predictions" / "_status").glob("*.json"):
+        try:
+            status = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if model in status.get("models", ()):
+            total += int(status.get("dropped", 0))
+    return total
 
 
 def counters(log: PredictionLog) -> Mapping[str, int]:

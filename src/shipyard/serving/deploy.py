@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from shipyard.core.errors import AlreadyExistsError, InvalidInputError, InvalidStateError
+from shipyard.serving.dashboard import dashboard_json
 
 if TYPE_CHECKING:
     from shipyard.core.entities import ModelVersion
@@ -409,6 +410,7 @@ def write_manifests(
         ), deployment_note),
         out / "k8s" / "service.yaml": _yaml(_service(name, labels, port=port), about),
         out / "k8s" / "hpa.yaml": _yaml(_autoscaler(name, labels, replicas=replicas), about),
+        out / "grafana" / "shipyard-monitoring.json": dashboard_json(),
     }  # fmt: skip
     existing = [p for p in files if p.exists()]
     if existing and not overwrite:

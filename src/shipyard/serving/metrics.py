@@ -7,12 +7,26 @@ process do not share counters).
 ``shipyard_validation_failures_total{model,reason}`` (rejected and flagged inputs);
 ``shipyard_model_info{model,version,flavor,ref}``; ``shipyard_model_swaps_total``;
 and the prediction log's ``queue_depth``, ``dropped`` and ``written_rows``.
+
+Monitor gauges, read from the store at scrape time (at most every 15 s) for the monitors
+of the served models, so Prometheus can alert on drift too:
+``shipyard_monitor_drift_share{monitor,model}``,
+``shipyard_monitor_column_drift_distance{monitor,model,column}``,
+``shipyard_monitor_column_drifted{monitor,model,column}``,
+``shipyard_monitor_missing_rate{monitor,model,column}``,
+``shipyard_monitor_prediction_drift_distance{monitor,model}``,
+``shipyard_monitor_performance{monitor,model,metric}``,
+``shipyard_monitor_alerts_open{monitor,severity}`` and
+``shipyard_monitor_window_timestamp_seconds{monitor}`` (start of the newest window).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,6 +35,9 @@ if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError
     from shipyard.serving.app import Server
     from shipyard.serving.models import ModelSlot, ServedModel
+    from shipyard.store.db import Database
+
+logger = logging.getLogger(__name__)
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _MAX_CLASS_LABELS = 50  # more classes are counted under "other" (bounded label sets)
@@ -59,6 +76,10 @@ class ServerMetrics:
                                  "Rows written (total)", registry=r)  # fmt: skip
         for slot in server.slots.values():
             self._set_info(slot)
+        first = next(iter(server.slots.values()), None)
+        if first is not None:
+            models = {slot.current.name for slot in server.slots.values()}
+            r.register(MonitorCollector(first.registry.tracker.db, models))
 
     def _set_info(self, slot: ModelSlot) -> None:
         served = slot.current
@@ -118,3 +139,116 @@ class ServerMetrics:
             self.log_dropped.set(log.stats.dropped)
             self.log_written.set(log.stats.written_rows)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+_PERFORMANCE = frozenset({"accuracy", "balanced_accuracy", "precision", "recall", "f1",
+                          "roc_auc", "log_loss", "rmse", "mae", "r2", "mape"})  # fmt: skip
+
+
+class MonitorCollector:
+    """Gauges of the newest evaluated window of every monitor of the served models."""
+
+    def __init__(self, db: Database, models: set[str], *, ttl_s: float = 15.0) -> None:
+        self.db = db
+        self.models = models
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Any]] = (0.0, [])
+
+    def describe(self) -> list[Any]:
+        return []  # collected at scrape time only (no store read at registration)
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, labels=labels)
+
+        share = gauge(
+            "shipyard_monitor_drift_share",
+            "Share of watched columns drifted (newest window)",
+            ["monitor", "model"],
+        )
+        distance = gauge(
+            "shipyard_monitor_column_drift_distance",
+            "Drift distance per column: normalised Wasserstein or Jensen-Shannon",
+            ["monitor", "model", "column"],
+        )
+        drifted = gauge(
+            "shipyard_monitor_column_drifted",
+            "1 when the column drifted",
+            ["monitor", "model", "column"],
+        )
+        missing = gauge(
+            "shipyard_monitor_missing_rate",
+            "Missing share per column",
+            ["monitor", "model", "column"],
+        )
+        prediction = gauge(
+            "shipyard_monitor_prediction_drift_distance",
+            "Drift distance of the predictions",
+            ["monitor", "model"],
+        )
+        performance = gauge(
+            "shipyard_monitor_performance",
+            "Live metric once labels arrived",
+            ["monitor", "model", "metric"],
+        )
+        alerts_open = gauge(
+            "shipyard_monitor_alerts_open", "Open alerts by severity", ["monitor", "severity"]
+        )
+        stamp = gauge("shipyard_monitor_window_timestamp_seconds",
+                      "Start of the newest evaluated window", ["monitor"])  # fmt: skip
+        for monitor, window, alerts in self._latest():
+            if window is not None:
+                stamp.add_metric([monitor.name], window.start_ms / 1000)
+                obs = window.summary.get("observations") or {}
+                data = obs.get("dataset") or {}
+                labels = [monitor.name, monitor.model]
+                if data.get("drift_share") is not None:
+                    share.add_metric(labels, float(data["drift_share"]))
+                if data.get("prediction_drift_distance") is not None:
+                    prediction.add_metric(labels, float(data["prediction_drift_distance"]))
+                for metric, value in data.items():
+                    if metric in _PERFORMANCE and value is not None:
+                        performance.add_metric([*labels, metric], float(value))
+                for column, values in (obs.get("columns") or {}).items():
+                    for family, key in ((distance, "drift_distance"), (drifted, "drifted"),
+                                        (missing, "missing_rate")):  # fmt: skip
+                        if values.get(key) is not None:
+                            family.add_metric([*labels, column], float(values[key]))
+            counts: dict[str, int] = {"info": 0, "warning": 0, "critical": 0}
+            for alert in alerts:
+                counts[alert.severity] = counts.get(alert.severity, 0) + 1
+            for severity, count in counts.items():
+                alerts_open.add_metric([monitor.name, severity], count)
+        yield from (share, distance, drifted, missing, prediction, performance, alerts_open,
+                    stamp)  # fmt: skip
+
+    def _latest(self) -> list[Any]:
+        from shipyard.store.monitor_store import SqlMonitorStore
+
+        with self._lock:
+            at, cached = self._cached
+            if time.monotonic() - at < self.ttl_s:
+                return cached
+            try:
+                store = SqlMonitorStore(self.db)
+                found = []
+                for monitor in store.list_monitors():
+                    if monitor.model not in self.models:
+                        continue
+                    windows = [w for w in store.windows(monitor.name, limit=5)
+                               if w.status == "ok"]  # fmt: skip
+                    found.append(
+                        (
+                            monitor,
+                            windows[-1] if windows else None,
+                            store.list_alerts(monitor=monitor.name, status="active"),
+                        )
+                    )
+            except Exception:  # a scrape must answer even when the store does not
+                logger.exception("monitor gauges: could not read the store")
+                found = cached
+            self._cached = (time.monotonic(), found)
+            return found

@@ -421,3 +421,87 @@ api_tokens = Table(
     Column("expires_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
 )
+
+# -- monitoring ------------------------------------------------------------------------
+
+# a monitor watches one model alias against a reference dataset version
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("model", String(NAME_MAX), nullable=False),
+    Column("alias", String(KEY_MAX), nullable=False),
+    Column("reference", String(NAME_MAX), nullable=False),  # "dataset@version" as resolved
+    Column("window_s", BigInteger, nullable=False),
+    Column("schedule", String(64), nullable=True),  # cron, or None: run by hand only
+    Column("spec_json", Text, nullable=False),  # target, columns, methods, rules, retrain...
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_MAX), nullable=False, default=""),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),  # who evaluates it now
+    Column("lease_until", BigInteger, nullable=True),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("last_status", String(24), nullable=False, default=""),
+    Column("last_error", Text, nullable=False, default=""),
+)
+
+# one evaluated time window of a monitor (recomputed in place when late labels arrive)
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "monitor",
+        String(NAME_MAX),
+        ForeignKey("monitors.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("n_labelled", Integer, nullable=False, default=0),
+    Column("status", String(24), nullable=False),  # ok | not_enough_data | no_rows
+    Column("summary_json", Text, nullable=False),
+    UniqueConstraint("monitor", "start_ms", name="uq_monitor_windows_start"),
+)
+
+# the numbers of a window, one row each, for history charts and rules over time
+monitor_values = Table(
+    "monitor_values",
+    metadata,
+    Column(
+        "window_pk",
+        Integer,
+        ForeignKey("monitor_windows.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("column", String(NAME_MAX), primary_key=True),  # "" for dataset-level values
+    Column("name", String(KEY_MAX), primary_key=True),
+    Column("value", Float, nullable=True),
+)
+
+# alerts: opened by a rule, de-duplicated by fingerprint while open, resolved when it clears
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(NAME_MAX), nullable=False),
+    Column("model", String(NAME_MAX), nullable=False),
+    Column("rule", String(NAME_MAX), nullable=False),
+    Column("column", String(NAME_MAX), nullable=False, default=""),
+    Column("fingerprint", String(2 * NAME_MAX + 1), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # open | acknowledged | resolved
+    Column("message", Text, nullable=False, default=""),
+    Column("value", Float, nullable=True),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("count", Integer, nullable=False, default=1),
+    Column("window_start_ms", BigInteger, nullable=True),
+    Column("action", String(16), nullable=False, default="none"),  # none | retrain
+    Column("action_status", String(24), nullable=False, default=""),
+    Column("action_json", Text, nullable=False, default="{}"),
+    Index("ix_alerts_monitor_status", "monitor", "status", "fingerprint"),
+)

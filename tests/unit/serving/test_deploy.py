@@ -48,7 +48,7 @@ def test_the_files_written(tmp_path: Path) -> None:
     paths = _write(tmp_path / "deploy")
     names = [p.relative_to(tmp_path / "deploy").as_posix() for p in paths]
     assert names == ["Dockerfile", "requirements.txt", "k8s/deployment.yaml", "k8s/service.yaml",
-                     "k8s/hpa.yaml"]  # fmt: skip
+                     "k8s/hpa.yaml", "grafana/shipyard-monitoring.json"]  # fmt: skip
     assert all(p.is_file() for p in paths)
     leftovers = [p for p in (tmp_path / "deploy").rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
@@ -213,3 +213,26 @@ def test_the_documented_examples_run() -> None:
 
     result = doctest.testmod(deploy, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 1 and result.failed == 0
+
+
+def test_the_grafana_dashboard_charts_only_metrics_the_server_exports(tmp_path: Path) -> None:
+    import json
+    import re
+
+    from shipyard.serving.dashboard import dashboard_json
+
+    _write(tmp_path)
+    written = (tmp_path / "grafana" / "shipyard-monitoring.json").read_text()
+    repo_copy = Path(__file__).parents[3] / "deploy" / "grafana" / "shipyard-monitoring.json"
+    assert written == dashboard_json() == repo_copy.read_text()  # the repo's copy is current
+    dashboard = json.loads(written)
+    assert dashboard["uid"] == "shipyard-monitoring"
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)) >= 10
+    source = (Path(__file__).parents[3] / "src/shipyard/serving/metrics.py").read_text()
+    exported = set(re.findall(r'"(shipyard_[a-z_]+)"', source))
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"shipyard_[a-z_]+", target["expr"]):
+                base = re.sub(r"_(total|bucket|count|sum)$", "", name)
+                assert base in exported, f"panel {panel['title']!r} charts unknown {name}"

@@ -1,0 +1,345 @@
+"""The retrain loop: monitoring decides, this module acts.
+
+When an evaluation opens an alert whose rule's action is ``retrain``, :func:`run_monitor`
+carries it out for the champion ``model@alias`` the monitor watches:
+
+1. **Data.** The labelled rows of recent traffic (logged inputs joined to feedback
+   labels) are split: ``holdout_share`` of them (time-ordered, the newest) is kept aside;
+   the rest plus the reference rows become a new version of the reference dataset
+   (its parent: the reference; tagged with the alert).
+2. **Challenger.** ``sy.train`` on that version (the families, trials and folds of
+   ``retrain:`` in the monitor's spec), or the user's ``command`` with the dataset
+   version in ``SHIPYARD_RETRAIN_DATA``, then registered as the next version.
+3. **Champion vs challenger.** Both score the holdout rows neither was trained on; the
+   challenger must do at least as well.
+4. **Gates.** The registry's promotion gates of the alias's policy run as for any
+   promotion; the alias moves only if they pass. The server polling the alias then
+   hot-swaps to the challenger.
+5. **Record.** What happened (dataset version, runs, scores, gate results, the
+   outcome) is recorded on the alert, in the same transaction as its audit event, and
+   a notification goes out. After a promotion the monitor's reference becomes the new
+   dataset version, so drift is measured against what the new champion learned from.
+
+``dry_run`` evaluates without storing anything and describes what would happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.entities import Alert
+from shipyard.core.errors import GateFailedError, InvalidInputError, ShipyardError
+from shipyard.monitoring.monitor import (
+    MonitorContext,
+    MonitorRun,
+    MonitorSpec,
+    alert_event,
+    evaluate_monitor,
+)
+from shipyard.monitoring.notify import LogNotifier, build_notifiers, dispatch
+from shipyard.monitoring.performance import join_feedback
+from shipyard.monitoring.prediction_log import read_predictions
+from shipyard.store.db import now_ms
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FAMILIES = ("linear", "random_forest")
+"""What ``sy.train`` fits for a challenger when ``retrain:`` names no families."""
+RETRAIN_KEYS = frozenset(
+    {"command", "models", "tune", "cv", "metric", "recent", "holdout_share", "min_rows"}
+)
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    """What one retrain action did (``status``: promoted, refused, failed or dry_run)."""
+
+    alert_id: int
+    status: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """A monitor evaluation and the actions it led to."""
+
+    run: MonitorRun
+    actions: tuple[RetrainOutcome, ...]
+
+
+def check_retrain_spec(retrain: Mapping[str, Any]) -> None:
+    """Refuse unknown ``retrain:`` settings early (at ``monitor create``)."""
+    unknown = sorted(set(retrain) - RETRAIN_KEYS)
+    if unknown:
+        raise InvalidInputError(
+            f"unknown retrain setting(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(RETRAIN_KEYS))}"
+        )
+
+
+def run_monitor(
+    ctx: MonitorContext,
+    name: str,
+    *,
+    dry_run: bool = False,
+    now: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> LoopResult:
+    """Evaluate the monitor, then carry out the actions its alerts ask for."""
+    say = progress or (lambda _msg: None)
+    run = evaluate_monitor(ctx, name, now=now, dry_run=dry_run)
+    pending = [
+        a for a in ctx.store.list_alerts(monitor=name, status="active")
+        if a.action == "retrain" and a.action_status == "pending"
+    ] if not dry_run else list(run.actions)  # fmt: skip
+    outcomes: list[RetrainOutcome] = []
+    if pending:
+        # one retrain answers every pending alert: the newest drives it, the rest point to it
+        driver, *others = sorted(pending, key=lambda a: a.alert_id, reverse=True)
+        outcome = retrain(ctx, driver, dry_run=dry_run, progress=say)
+        outcomes.append(outcome)
+        if not dry_run:
+            for alert in others:
+                ctx.store.record_action(
+                    alert.alert_id, status=outcome.status,
+                    details={"answered_by_alert": driver.alert_id, **outcome.details},
+                )  # fmt: skip
+    return LoopResult(run, tuple(outcomes))
+
+
+def retrain(
+    ctx: MonitorContext,
+    alert: Alert,
+    *,
+    dry_run: bool = False,
+    now: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RetrainOutcome:
+    """Retrain, compare and promote for ``alert`` (see the module docstring)."""
+    say = progress or (lambda _msg: None)
+    monitor = ctx.store.get_monitor(alert.monitor)
+    spec = MonitorSpec.from_dict(monitor.spec)
+    settings = dict(spec.retrain)
+    details: dict[str, Any] = {"alert": alert.alert_id, "champion": None}
+    try:
+        champion = ctx.registry.get_version(f"{monitor.model}@{monitor.alias}")
+        details["champion"] = champion.ref
+        if spec.target is None:
+            raise InvalidInputError(
+                f"monitor {monitor.name!r} has no target column, so there are no labels to "
+                "retrain on; recreate it with --target"
+            )
+        at = now if now is not None else now_ms()
+        horizon_s = int(settings.get("recent", spec.label_horizon_s))
+        recent = _labelled_rows(ctx, monitor.model, spec, now=at, horizon_s=horizon_s)
+        min_rows = int(settings.get("min_rows", max(spec.min_rows, 30)))
+        if len(recent) < min_rows:
+            raise InvalidInputError(
+                f"only {len(recent)} labelled row(s) of recent traffic (at least {min_rows} "
+                "needed to retrain and compare); send feedback labels to /feedback"
+            )
+        share = float(settings.get("holdout_share", 0.3))
+        cut = len(recent) - max(int(len(recent) * share), 1)
+        train_recent, holdout = recent.iloc[:cut], recent.iloc[cut:]
+        details.update(recent_rows=len(recent), holdout_rows=len(holdout))
+        if dry_run:
+            families = settings.get("models") or DEFAULT_FAMILIES
+            plan = (
+                f"would add {len(train_recent)} labelled row(s) of recent traffic to "
+                f"{monitor.reference} as a new version, train "
+                f"{settings.get('command') or ', '.join(families)}, "
+                f"register it as the next version of {monitor.model}, compare it with "
+                f"{champion.ref} on {len(holdout)} held-out row(s), and promote it to "
+                f"{monitor.alias!r} through the gates if it is at least as good"
+            )  # fmt: skip
+            return RetrainOutcome(alert.alert_id, "dry_run", plan, details)
+        ctx.store.record_action(alert.alert_id, status="running", details=details)
+        say(f"retrain: building training data ({len(train_recent)} recent + reference rows)")
+        version = _training_version(ctx, monitor, train_recent, alert)
+        details["dataset"] = version
+        say(f"retrain: training a challenger on {version}")
+        challenger = _train_challenger(ctx, monitor, spec=spec, settings=settings, data=version,
+                                       alert=alert, details=details)  # fmt: skip
+        details["challenger"] = challenger
+        metric, higher, scores = _compare(ctx, spec, champion.ref, challenger, holdout)
+        details.update(metric=metric, scores=scores)
+        say(f"retrain: {metric} on the holdout: champion {scores['champion']:.4f}, "
+            f"challenger {scores['challenger']:.4f}")  # fmt: skip
+        better = scores["challenger"] >= scores["champion"] if higher else (
+            scores["challenger"] <= scores["champion"]
+        )  # fmt: skip
+        if not better:
+            return _finish(ctx, alert, "refused",
+                           f"{challenger} did worse than {champion.ref} on the holdout "
+                           f"({metric} {scores['challenger']:.4f} vs {scores['champion']:.4f}); "
+                           f"{monitor.alias!r} stays on {champion.ref}", details)  # fmt: skip
+        name, number = challenger.rsplit("@", 1)
+        try:
+            promotion = ctx.registry.promote(
+                name, int(number), monitor.alias,
+                reason=f"retrain for alert {alert.alert_id} ({alert.rule})",
+            )  # fmt: skip
+        except GateFailedError as exc:
+            details["gates"] = exc.details.get("gates", [])
+            return _finish(ctx, alert, "refused", f"{challenger} failed the gates: {exc.message}",
+                           details)  # fmt: skip
+        details["gates"] = list(promotion.gates) if hasattr(promotion, "gates") else []
+        _move_reference(ctx, monitor.name, version)
+        return _finish(ctx, alert, "promoted",
+                       f"{challenger} promoted to {monitor.alias!r} (was {champion.ref}); "
+                       f"monitor reference now {version}", details)  # fmt: skip
+    except ShipyardError as exc:
+        if dry_run:
+            return RetrainOutcome(alert.alert_id, "dry_run", f"would fail: {exc.message}", details)
+        return _finish(ctx, alert, "failed", exc.message, details)
+
+
+def _finish(
+    ctx: MonitorContext, alert: Alert, status: str, message: str, details: dict[str, Any]
+) -> RetrainOutcome:
+    details = {**details, "message": message}
+    recorded = ctx.store.record_action(alert.alert_id, status=status, details=details)
+    logger.info("alert %s: retrain %s: %s", alert.alert_id, status, message)
+    monitor = ctx.store.get_monitor(alert.monitor)
+    rules = MonitorSpec.from_dict(monitor.spec).ruleset()
+    notifiers = build_notifiers(rules.notify) or [LogNotifier()]
+    dispatch(notifiers, alert_event(recorded, "action", outcome=status, message=message))
+    return RetrainOutcome(alert.alert_id, status, message, details)
+
+
+def _labelled_rows(
+    ctx: MonitorContext, model: str, spec: MonitorSpec, *, now: int, horizon_s: int
+) -> pd.DataFrame:
+    """Recent logged inputs with their feedback labels, oldest first, target column named
+    as in the reference."""
+    since = now - horizon_s * 1000
+    predictions = read_predictions(ctx.log_root, model, since_ms=since)
+    if not len(predictions):
+        return predictions
+    feedback = read_predictions(ctx.log_root, model, feedback=True, since_ms=since)
+    joined = join_feedback(predictions, feedback)
+    joined = joined[joined["sy_label"].notna()].sort_values("sy_time", kind="stable")
+    features = [c for c in spec.features if c in joined.columns]
+    frame = joined[features].copy()
+    frame[str(spec.target)] = joined["sy_label"].to_numpy()
+    return frame.reset_index(drop=True)
+
+
+def _training_version(ctx: MonitorContext, monitor: Any, recent: pd.DataFrame, alert: Alert) -> str:
+    import pandas as pd
+
+    reference = ctx.catalog.get(monitor.reference)
+    base = reference.to_pandas()
+    spec = MonitorSpec.from_dict(monitor.spec)
+    target = str(spec.target)
+    add = recent[[c for c in base.columns if c in recent.columns]].copy()
+    if target in base.columns and len(add):
+        with contextlib.suppress(TypeError, ValueError):  # labels came back as JSON:
+            add[target] = add[target].astype(base[target].dtype)  # the reference's type
+    combined = pd.concat([base, add], ignore_index=True)
+    version = ctx.catalog.add(
+        reference.version.name, combined,
+        description=f"{reference.ref} plus {len(add)} labelled row(s) of production traffic "
+                    f"(retrain for alert {alert.alert_id})",
+        tags={"made_by": "retrain", "alert": str(alert.alert_id), "monitor": monitor.name},
+        parents=[reference.version], step="retrain",
+    )  # fmt: skip
+    return version.ref
+
+
+def _train_challenger(
+    ctx: MonitorContext,
+    monitor: Any,
+    *,
+    spec: MonitorSpec,
+    settings: Mapping[str, Any],
+    data: str,
+    alert: Alert,
+    details: dict[str, Any],
+) -> str:
+    """Train and register the challenger; its ``name@version``."""
+    tags = {"retrain_alert": str(alert.alert_id), "trained_on": data}
+    command = settings.get("command")
+    if command:
+        before = ctx.registry.store.get_model(monitor.model).latest_version or 0
+        env = {**os.environ, "SHIPYARD_RETRAIN_DATA": data, "SHIPYARD_RETRAIN_MODEL": monitor.model,
+               "SHIPYARD_RETRAIN_TARGET": str(spec.target)}  # fmt: skip
+        done = subprocess.run(shlex.split(str(command)), env=env, capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        details["command_output"] = (done.stdout + done.stderr)[-2000:]
+        if done.returncode != 0:
+            raise InvalidInputError(
+                f"retrain command {command!r} exited with {done.returncode}: "
+                f"{(done.stderr or done.stdout).strip()[-500:]}"
+            )
+        after = ctx.registry.store.get_model(monitor.model).latest_version or 0
+        if after <= before:
+            raise InvalidInputError(
+                f"retrain command {command!r} finished but registered no new version of "
+                f"{monitor.model}; it must register one (sy.register_model or "
+                "registered_model_name=...)"
+            )
+        return f"{monitor.model}@{after}"
+    from shipyard.training import train
+
+    result = train(
+        data, str(spec.target), models=settings.get("models") or DEFAULT_FAMILIES,
+        tune=int(settings.get("tune", 0)), cv=int(settings.get("cv", 3)),
+        metric=settings.get("metric"), run_name=f"retrain {monitor.model} (alert {alert.alert_id})",
+    )  # fmt: skip
+    details["run_id"] = result.best_run_id
+    version = ctx.registry.register(
+        result.best_run_id, monitor.model,
+        description=f"challenger retrained on {data} for alert {alert.alert_id}", tags=tags,
+    )  # fmt: skip
+    return version.ref
+
+
+def _compare(
+    ctx: MonitorContext, spec: MonitorSpec, champion: str, challenger: str, holdout: pd.DataFrame
+) -> tuple[str, bool, dict[str, float]]:
+    """Both models' primary metric on the holdout: ``(metric, higher is better, scores)``."""
+    from shipyard.training.metrics import DEFAULT_METRIC, PROBABILITY_METRICS, compute_metrics
+
+    target = str(spec.target)
+    X, y = holdout.drop(columns=[target]), holdout[target]
+    scores: dict[str, float] = {}
+    metric = ""
+    for role, ref in (("champion", champion), ("challenger", challenger)):
+        model = ctx.registry.load(ref)
+        task = model.meta.task if model.meta.task in DEFAULT_METRIC else "binary"
+        metric = str(spec.retrain.get("metric") or DEFAULT_METRIC[task])
+        classes = model.classes_ if task != "regression" else None
+        labels = y
+        if classes is not None and len(classes) and len(y):
+            kind = type(classes[0])
+            try:
+                labels = y.map(kind)
+            except (TypeError, ValueError):
+                labels = y
+        proba = model.predict_proba(X) if metric in PROBABILITY_METRICS else None
+        value = compute_metrics(task, labels, model.predict(X), proba, classes=classes,
+                                metrics=[metric])[metric]  # fmt: skip
+        scores[role] = float(value) if value is not None and math.isfinite(value) else float("nan")
+    # scikit-learn scorer names: every one is "higher is better" (errors are negated)
+    return metric, True, scores
+
+
+def _move_reference(ctx: MonitorContext, name: str, version: str) -> None:
+    monitor = ctx.store.get_monitor(name)
+    ctx.store.create_monitor(
+        name, model=monitor.model, alias=monitor.alias, reference=version,
+        window_s=monitor.window_s, schedule=monitor.schedule, spec=monitor.spec, replace=True,
+    )  # fmt: skip
