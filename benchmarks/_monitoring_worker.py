@@ -25,7 +25,7 @@ from typing import Any
 
 from _common import emit
 
-SIDES = ("shipyard", "evidently", "nannyml", "scipy")
+SIDES = ("shipyard", "shipyard-holm", "evidently", "nannyml", "scipy")
 
 # Evidently's drift scores: a distance drifts at or above its threshold, a p-value below.
 EVIDENTLY_DISTANCES = {
@@ -46,7 +46,7 @@ P_VALUE = 0.05
 
 def prepare(side: str) -> Any:
     """Import the side's tool; return what ``compute`` needs."""
-    if side == "shipyard":
+    if side.startswith("shipyard"):
         from shipyard.monitoring.drift import DriftDetector
 
         return DriftDetector
@@ -66,8 +66,8 @@ def prepare(side: str) -> Any:
 
 
 def compute(side: str, tool: Any, ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
-    if side == "shipyard":
-        result = tool().fit(ref).test(cur)
+    if side.startswith("shipyard"):  # shipyard-holm: the family-wise correction instead of BH
+        result = tool(correction="holm" if side == "shipyard-holm" else "bh").fit(ref).test(cur)
         return [str(c) for c in result.drifted_columns], {"_result": result}
     if side == "evidently":
         report_cls, preset_cls = tool

@@ -85,14 +85,15 @@ VENVS: dict[str, tuple[str, list[str]]] = {
     "evidently": ("evidently", ["evidently==0.7.23", "pandas==2.3.3", "pyarrow"]),
     "nannyml": ("nannyml", ["nannyml==0.13.1", "statsmodels==0.15.0", "pyarrow"]),
 }
-SIDES = ("shipyard", "evidently", "nannyml", "scipy")
+SIDES = ("shipyard", "shipyard-holm", "evidently", "nannyml", "scipy")
 LABELS = {
     "shipyard": "shipyard `DriftDetector().fit(ref).test(cur)`",
+    "shipyard-holm": "shipyard `DriftDetector(correction=\"holm\")` (family-wise)",
     "evidently": "Evidently `Report([DataDriftPreset()])`",
     "nannyml": "NannyML `UnivariateDriftCalculator` (defaults)",
     "scipy": "scipy floor: KS / chi-square + PSI, p < 0.05",
 }
-SHORT = {"shipyard": "shipyard", "evidently": "Evidently", "nannyml": "NannyML",
+SHORT = {"shipyard": "shipyard", "shipyard-holm": "shipyard, Holm", "evidently": "Evidently", "nannyml": "NannyML",
          "scipy": "scipy floor"}  # fmt: skip
 
 SEED = 20260413
@@ -563,7 +564,7 @@ def render(
 
 def side_note(side: str, row: Row) -> str:
     details = row.details or {}
-    if side == "shipyard":
+    if side.startswith("shipyard"):
         methods = ", ".join(f"{m} x{k}" for m, k in details.get("methods", {}).items())
         cols = details.get("columns", {})
         shown = []

@@ -74,8 +74,10 @@ def _cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("monitor-cli") / ".shipyard"
-    done = subprocess.run([sys.executable, "-c", _SETUP], cwd=folder.parent,
-                          env=_env(folder), capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _SETUP], cwd=folder.parent, env=_env(folder),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return folder
 

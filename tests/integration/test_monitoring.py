@@ -335,3 +335,28 @@ def test_late_labels_update_the_window_of_their_predictions(served: Any) -> None
     updated = [w for w in second.windows if w.window.start_ms == T0]
     assert updated and updated[0].window.n_labelled == len(live)
     assert updated[0].performance["accuracy"] == pytest.approx(1.0)
+
+
+def test_a_column_that_stopped_arriving_is_a_quality_alert_not_a_crash(served: Any) -> None:
+    sy, live, _model = served
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h")
+    broken = live.copy()
+    broken["mean texture"] = np.nan  # an upstream join lost the column
+    log = PredictionLog(sy.monitor_context().log_root, flush_interval=0.05)
+    X = broken.drop(columns="target")
+    for start in range(0, len(X), 10):
+        rows = X.iloc[start : start + 10].reset_index(drop=True)
+        log.submit(PredictionRecord(
+            model="cancer", version=1, request_id=uuid.uuid4().hex, at_ms=T0 + start,
+            latency_ms=1.0, inputs=rows, predictions=np.zeros(len(rows), dtype=int),
+        ))  # fmt: skip
+    log.close()
+    run = sy.run_monitor("cancer").run
+    window = run.evaluated_window
+    assert window is not None and window.window.status == "ok"
+    texture = window.drift.column("mean texture")
+    assert texture.status == "all_missing" and not texture.drifted
+    assert window.quality.column("mean texture").missing_rate == 1.0
+    assert window.observations.columns["mean texture"]["missing_rate"] == 1.0
+    rules = {(a.rule, a.column) for a in run.alerts.opened}
+    assert ("missing values", "mean texture") in rules

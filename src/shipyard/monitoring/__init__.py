@@ -16,14 +16,9 @@ from typing import TYPE_CHECKING, Any
 from shipyard.monitoring.prediction_log import PredictionLog, PredictionRecord, read_predictions
 
 if TYPE_CHECKING:
-    from shipyard.monitoring.drift import (
-        ColumnDrift,
-        DomainClassifierResult,
-        DriftDetector,
-        DriftResult,
-        domain_classifier,
-        drift_table,
-    )
+    from shipyard.monitoring._stats import benjamini_hochberg, bonferroni, holm
+    from shipyard.monitoring.domain import DomainClassifierResult, domain_classifier
+    from shipyard.monitoring.drift import ColumnDrift, DriftDetector, DriftResult, drift_table
     from shipyard.monitoring.monitor import (
         MonitorContext,
         MonitorRun,
@@ -38,8 +33,9 @@ if TYPE_CHECKING:
     from shipyard.monitoring.rules import RuleSet, parse_rules
 
 _LAZY = {
-    "ColumnDrift": "drift", "DomainClassifierResult": "drift", "DriftDetector": "drift",
-    "DriftResult": "drift", "domain_classifier": "drift", "drift_table": "drift",
+    "benjamini_hochberg": "_stats", "bonferroni": "_stats", "holm": "_stats",
+    "ColumnDrift": "drift", "DomainClassifierResult": "domain", "DriftDetector": "drift",
+    "DriftResult": "drift", "domain_classifier": "domain", "drift_table": "drift",
     "MonitorContext": "monitor", "MonitorRun": "monitor", "MonitorSpec": "monitor",
     "create_monitor": "monitor", "evaluate_monitor": "monitor", "AlertEvent": "notify",
     "join_feedback": "performance", "performance_metrics": "performance",
@@ -63,6 +59,8 @@ __all__ = [
     "PredictionRecord",
     "QualityResult",
     "RuleSet",
+    "benjamini_hochberg",
+    "bonferroni",
     "build_report",
     "check_quality",
     "create_monitor",
@@ -70,6 +68,7 @@ __all__ = [
     "drift_report",
     "drift_table",
     "evaluate_monitor",
+    "holm",
     "join_feedback",
     "parse_rules",
     "performance_metrics",

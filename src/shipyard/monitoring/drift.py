@@ -52,8 +52,8 @@ categorical ones, cheap enough to chart over time.
 With very large tables every test finds tiny, harmless differences significant, and with
 Benjamini-Hochberg a table whose columns really drift also lets a few more null columns
 through (it bounds the expected share of false alarms among the flagged columns, not
-their number). Use ``correction="bonferroni"`` to bound the chance of any false alarm, or
-a distance method to flag only changes of a given size.
+their number). Use ``correction="holm"`` (or ``"bonferroni"``) to bound the chance of any
+false alarm, or a distance method to flag only changes of a given size.
 
 :func:`domain_classifier` is the multivariate check: how well a gradient-boosted model
 tells reference rows from current ones (ROC-AUC 0.5: indistinguishable).
@@ -64,7 +64,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,13 +72,22 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pandas.api import types as pdt
-from scipy import special
 
 from shipyard.core.errors import (
     InvalidInputError,
     NotFittedError,
     NotFoundError,
     SchemaMismatchError,
+)
+from shipyard.monitoring._stats import (
+    adjust,
+    anderson,
+    chi_square,
+    jensen_shannon,
+    ks_p_value,
+    ks_wasserstein,
+    psi,
+    z_test,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,18 +103,10 @@ TEST_METHODS = frozenset({"ks", "anderson", "chisquare", "ztest"})
 """Methods that are statistical tests: they decide by the corrected p-value."""
 DEFAULT_THRESHOLDS: Mapping[str, float] = {"wasserstein": 0.1, "psi": 0.2, "jensenshannon": 0.1}
 """Default thresholds of the distance methods (a column drifts when value >= threshold)."""
-CORRECTIONS = ("bh", "bonferroni", "none")
-"""Multiple-testing corrections: Benjamini-Hochberg, Bonferroni, none."""
+CORRECTIONS = ("bh", "holm", "bonferroni", "none")
+"""Multiple-testing corrections: Benjamini-Hochberg, Holm, Bonferroni, none."""
 MAX_INTEGER_CATEGORIES = 20
 """Integer columns with at most this many distinct reference values are categorical."""
-ANDERSON_SAMPLE = 5_000
-"""Most values per side the Anderson-Darling test looks at (a fixed-seed sample)."""
-IMPORTANCE_ROWS = 2_000
-"""Held-out rows :func:`domain_classifier` computes permutation importances on."""
-PSI_EPSILON = 1e-4
-"""Share given to empty bins or categories in the population stability index."""
-MIN_EXPECTED = 5.0
-"""Chi-square cells expected to hold fewer values than this are pooled into "other"."""
 MAX_LISTED_CATEGORIES = 5
 """Most new or vanished categories named in a column's ``detail``."""
 
@@ -120,7 +120,7 @@ _METHOD_LABELS = {
     "psi": "PSI",
     "jensenshannon": "Jensen-Shannon",
 }
-_CORRECTION_LABELS = {"bh": "BH", "bonferroni": "Bonferroni"}
+_CORRECTION_LABELS = {"bh": "BH", "holm": "Holm", "bonferroni": "Bonferroni"}
 
 
 # --------------------------------------------------------------------------- results
@@ -220,22 +220,6 @@ class DriftResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class DomainClassifierResult:
-    """How well a classifier tells current rows from reference rows.
-
-    ``top_features`` holds at most 10 ``(column, importance)`` pairs, best first: the
-    mean drop of ROC-AUC when the column is shuffled on held-out rows.
-    """
-
-    roc_auc: float
-    threshold: float
-    drifted: bool
-    n_reference: int
-    n_current: int
-    top_features: tuple[tuple[str, float], ...]
-
-
 # --------------------------------------------------------------------------- learned state
 
 
@@ -289,8 +273,8 @@ class DriftDetector:
             others keep the automatic choice); a mapping ``column -> method`` sets
             single columns (its values may be ``"auto"``) and the rest are automatic.
         alpha: Significance level of the tests.
-        correction: ``"bh"`` (Benjamini-Hochberg), ``"bonferroni"`` or ``"none"``, applied
-            over the p-values of all tested columns.
+        correction: ``"bh"`` (Benjamini-Hochberg), ``"holm"``, ``"bonferroni"`` or
+            ``"none"``, applied over the p-values of all tested columns.
         thresholds: Distance thresholds by method name, overriding
             :data:`DEFAULT_THRESHOLDS` (``wasserstein`` is in reference standard
             deviations).
@@ -447,12 +431,7 @@ class DriftDetector:
                 details={"missing_columns": [str(c) for c in missing]},
             )
         outcomes = [
-            _test_column(
-                ref,
-                _column(current, ref.label),
-                min_rows=self.min_rows,
-                thresholds=self.thresholds_,
-            )
+            _test_column(ref, _column(current, ref.label), min_rows=self.min_rows)
             for ref in self.reference_.values()
         ]
         tested = np.array(
@@ -462,7 +441,7 @@ class DriftDetector:
             ],
             dtype=np.float64,
         )
-        adjusted = _adjust(tested, self.correction)
+        adjusted = adjust(tested, self.correction)
         columns = tuple(
             self._verdict(ref, o, float(adj))
             for ref, o, adj in zip(self.reference_.values(), outcomes, adjusted, strict=True)
@@ -585,52 +564,6 @@ def drift_table(
         ['x']
     """
     return DriftDetector(**detector_params).fit(reference).test(current)
-
-
-# --------------------------------------------------------------------------- multiple testing
-
-
-def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:
-    """Benjamini-Hochberg adjusted p-values (NaN entries pass through and are not counted).
-
-    Example:
-        >>> benjamini_hochberg([0.01, 0.04, float("nan"), 0.03]).round(3).tolist()
-        [0.03, 0.04, nan, 0.04]
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    flat = p.ravel()
-    out = np.full(flat.shape, np.nan)
-    present = ~np.isnan(flat)
-    q = flat[present]
-    m = q.size
-    if m:
-        order = np.argsort(q, kind="stable")
-        scaled = q[order] * m / np.arange(1, m + 1)
-        scaled = np.minimum.accumulate(scaled[::-1])[::-1]
-        adjusted = np.empty(m)
-        adjusted[order] = np.minimum(scaled, 1.0)
-        out[present] = adjusted
-    return out.reshape(p.shape)
-
-
-def bonferroni(p_values: npt.ArrayLike) -> FloatArray:
-    """Bonferroni adjusted p-values: ``min(1, p * m)``, m the non-NaN count (NaN passes).
-
-    Example:
-        >>> bonferroni([0.01, 0.2, float("nan")]).tolist()
-        [0.02, 0.4, nan]
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    m = int(np.count_nonzero(~np.isnan(p)))
-    return np.minimum(p * m, 1.0)
-
-
-def _adjust(p: FloatArray, correction: str) -> FloatArray:
-    if correction == "bh":
-        return benjamini_hochberg(p)
-    if correction == "bonferroni":
-        return bonferroni(p)
-    return p.copy()
 
 
 # --------------------------------------------------------------------------- fitting
@@ -792,13 +725,9 @@ def _column(frame: pd.DataFrame, label: Hashable) -> pd.Series:
     return col
 
 
-def _test_column(
-    ref: _ColumnReference, series: pd.Series, *, min_rows: int, thresholds: Mapping[str, float]
-) -> _Outcome:
+def _test_column(ref: _ColumnReference, series: pd.Series, *, min_rows: int) -> _Outcome:
     if ref.numeric is not None:
-        return _test_numeric(
-            ref.method, ref.numeric, series, min_rows=min_rows, thresholds=thresholds
-        )
+        return _test_numeric(ref.method, ref.numeric, series, min_rows=min_rows)
     if ref.categorical is None:  # pragma: no cover - every state has one of the two
         raise InvalidInputError(f"column {ref.name!r} has no fitted state")
     return _test_categorical(ref.method, ref.categorical, series, min_rows=min_rows)
@@ -818,14 +747,13 @@ def _test_numeric(
     series: pd.Series,
     *,
     min_rows: int,
-    thresholds: Mapping[str, float],
 ) -> _Outcome:
     a = ref.values
     b = np.sort(_as_floats(series, ref.source))
     status = _status(a.size, b.size, min_rows)
     if status != "ok":
         return _Outcome(method=method, n_reference=a.size, n_current=b.size, status=status)
-    d, w1 = _ks_wasserstein(a, b)
+    d, w1 = ks_wasserstein(a, b)
     distance = _normalised(w1, ref.std)
     p = math.nan
     if method == "ks":
@@ -834,11 +762,11 @@ def _test_numeric(
     elif method == "wasserstein":
         statistic = distance
     elif method == "anderson":
-        statistic, p = _anderson(a, b)
+        statistic, p = anderson(a, b)
     else:
         pr = ref.bin_counts / a.size
         pc = _bin_counts(b, ref.edges) / b.size
-        statistic = _psi(pr, pc) if method == "psi" else _jensen_shannon(pr, pc)
+        statistic = psi(pr, pc) if method == "psi" else jensen_shannon(pr, pc)
     return _Outcome(
         method=method,
         statistic=float(statistic),
@@ -853,109 +781,6 @@ def _normalised(w1: float, std: float) -> float:
     if std > 0:
         return w1 / std
     return 0.0 if w1 == 0 else math.inf
-
-
-def _ks_wasserstein(a: FloatArray, b: FloatArray) -> tuple[float, float]:
-    """KS statistic D and Wasserstein-1 distance of two sorted samples, in one merge.
-
-    ``D`` equals ``scipy.stats.ks_2samp``'s bit for bit (the same counts and divisions at
-    the largest gap, found in exact integers), ``W1`` ``scipy.stats.wasserstein_distance``'s
-    to rounding.
-    """
-    n, m = a.size, b.size
-    total = n + m
-    merged = np.concatenate((a, b))
-    order = np.argsort(merged, kind="stable")  # two sorted runs: timsort merges them
-    merged = merged[order]
-    count_a = np.cumsum(order < n)  # values <= merged[k] taken from a (last of ties: exact)
-    scaled = count_a * total  # n * m * (F_a - F_b) = count_a * m - count_b * n, exact
-    scaled -= np.arange(n, n * (total + 1), n, dtype=np.int64)
-    last = np.empty(total, dtype=bool)  # the last of each run of equal values
-    np.not_equal(merged[1:], merged[:-1], out=last[:-1])
-    last[-1] = True
-    jumps = scaled[last]
-    peak = max(int(jumps.max()), -int(jumps.min()))
-    d = 0.0
-    if peak:
-        at = np.flatnonzero(last & (np.abs(scaled) == peak))
-        ca = count_a[at]
-        d = float(np.abs(ca / n - (at + 1 - ca) / m).max())
-    w1 = float((np.diff(merged) * np.abs(scaled[:-1])).sum()) / n / m
-    return d, w1
-
-
-def ks_p_value(d: float, n: int, m: int) -> float:
-    """Two-sided asymptotic p-value of the two-sample KS statistic ``d`` (sizes n and m).
-
-    The value of ``scipy.stats.ks_2samp(method="asymp")``: the one-sample Kolmogorov
-    distribution ``kstwo`` at ``round(n m / (n + m))``. Where scipy sums Smirnov's exact
-    series one term at a time (small p-values of large samples, O(n) in C, 80 ms at
-    n = 50,000), the same series is summed vectorised in log space (agreement ~1e-10);
-    above an effective size of 1,000,000 Hodges' approximation replaces it.
-    """
-    from scipy.stats import distributions
-
-    big, small = max(n, m), min(n, m)
-    en = float(np.round(big * small / (big + small)))
-    if en < 1 or d <= 0:
-        return 1.0
-    t = en * d * d
-    if en > 140 and 1.0 < en * d < en - 1 and (d >= 0.5 or t >= 2.2):
-        if d < 0.5 and t >= 370.0:
-            return 0.0
-        if en > 1_000_000:
-            z = math.sqrt(t)
-            p = 2.0 * math.exp(-2.0 * t - 2.0 * z / (3.0 * math.sqrt(en)))
-        else:
-            p = 2.0 * _smirnov_sf(int(en), d)
-        return float(min(max(p, 0.0), 1.0))
-    return float(min(max(float(distributions.kstwo.sf(d, en)), 0.0), 1.0))
-
-
-def _smirnov_sf(n: int, x: float) -> float:
-    """P(D+_n >= x), the Smirnov-Birnbaum-Tingey series summed in log space."""
-    top = math.floor(n * (1.0 - x))
-    j = np.arange(0, top + 1, dtype=np.float64)
-    log_binom = np.empty(top + 1)
-    log_binom[0] = 0.0
-    np.cumsum(np.log((n - j[1:] + 1.0) / j[1:]), out=log_binom[1:])
-    with np.errstate(divide="ignore"):
-        log_terms = (
-            log_binom
-            + (n - j) * np.log(np.maximum((n - j) - n * x, 0.0) / n)
-            + (j - 1.0) * np.log((n * x + j) / n)
-        )
-    peak = float(log_terms.max())
-    return float(x * math.exp(peak) * np.exp(log_terms - peak).sum())
-
-
-def _anderson(a: FloatArray, b: FloatArray) -> tuple[float, float]:
-    from scipy.stats import anderson_ksamp
-
-    rng = np.random.default_rng(0)
-    samples = [
-        s if s.size <= ANDERSON_SAMPLE else s[rng.choice(s.size, ANDERSON_SAMPLE, replace=False)]
-        for s in (a, b)
-    ]
-    if np.unique(np.concatenate(samples)).size < 2:
-        return 0.0, 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "p-value capped/floored"
-        res = anderson_ksamp(samples, variant="midrank")
-    return float(res.statistic), float(res.pvalue)
-
-
-def _psi(expected: FloatArray, actual: FloatArray) -> float:
-    e = np.maximum(expected, PSI_EPSILON)
-    a = np.maximum(actual, PSI_EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def _jensen_shannon(p: FloatArray, q: FloatArray) -> float:
-    """Jensen-Shannon distance, base 2 (in [0, 1]), of two probability vectors."""
-    mid = (p + q) / 2.0
-    div = (special.rel_entr(p, mid).sum() + special.rel_entr(q, mid).sum()) / 2.0
-    return float(min(math.sqrt(max(float(div), 0.0) / math.log(2.0)), 1.0))
 
 
 def _test_categorical(
@@ -976,18 +801,18 @@ def _test_categorical(
         return _Outcome(method=method, n_reference=n_ref, n_current=n_cur, status=status)
     categories = [*ref_counts.index, *new.index]
     pr, pc = r / n_ref, c / n_cur
-    distance = _jensen_shannon(pr, pc)
+    distance = jensen_shannon(pr, pc)
     notes = _category_notes(categories, r, c, n_cur)
     p = math.nan
     if method == "chisquare":
-        statistic, p, pooled = _chi_square(r, c)
+        statistic, p, pooled = chi_square(r, c)
         if pooled:
             notes.append(f"{pooled} rare categories pooled into 'other'")
     elif method == "ztest":
-        statistic, p = _z_test(r, c)
+        statistic, p = z_test(r, c)
         notes.append(f"share of {str(categories[0])!r} {pr[0]:.1%} -> {pc[0]:.1%}")
     elif method == "psi":
-        statistic = _psi(pr, pc)
+        statistic = psi(pr, pc)
     else:
         statistic = distance
     return _Outcome(
@@ -1023,185 +848,6 @@ def _category_notes(
         more = f" and {extra} more" if extra > 0 else ""
         notes.append(f"{what} categories: {', '.join(shown)}{more}")
     return notes
-
-
-def _chi_square(r: IntArray, c: IntArray) -> tuple[float, float, int]:
-    """Chi-square test of the 2 x k table (rows: reference, current); rare cells pooled.
-
-    Returns ``(statistic, p_value, number of categories pooled)``. Without pooling the
-    values equal ``scipy.stats.chi2_contingency(table, correction=False)``'s.
-    """
-    n1, n2 = float(r.sum()), float(c.sum())
-    total = n1 + n2
-    col = r + c
-    small = min(n1, n2) * col / total < MIN_EXPECTED
-    pooled = int(small.sum())
-    if pooled and pooled < col.size:
-        r = np.append(r[~small], r[small].sum())
-        c = np.append(c[~small], c[small].sum())
-        col = r + c
-        if min(n1, n2) * col[-1] / total < MIN_EXPECTED and col.size > 2:
-            # "other" itself too rare: merge it into the smallest remaining category
-            j = int(np.argmin(col[:-1]))
-            r[j] += r[-1]
-            c[j] += c[-1]
-            r, c, col = r[:-1], c[:-1], col[:-1]
-    elif pooled:
-        r, c, col = np.array([r.sum()]), np.array([c.sum()]), np.array([col.sum()])
-    if col.size < 2:
-        return 0.0, 1.0, pooled
-    e1 = n1 * col / total
-    e2 = n2 * col / total
-    stat = float(np.sum((r - e1) ** 2 / e1) + np.sum((c - e2) ** 2 / e2))
-    return stat, float(special.chdtrc(col.size - 1, stat)), pooled
-
-
-def _z_test(r: IntArray, c: IntArray) -> tuple[float, float]:
-    """Two-proportion z-test on the share of the first (most frequent reference) category."""
-    n1, n2 = float(r.sum()), float(c.sum())
-    p1, p2 = r[0] / n1, c[0] / n2
-    pooled = (r[0] + c[0]) / (n1 + n2)
-    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
-    if se == 0:
-        return 0.0, 1.0
-    z = float((p2 - p1) / se)
-    return z, float(2.0 * special.ndtr(-abs(z)))
-
-
-# --------------------------------------------------------------------------- multivariate
-
-
-def domain_classifier(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    *,
-    columns: Sequence[str] | None = None,
-    sample_size: int = 20_000,
-    threshold: float = 0.55,
-    random_state: int = 0,
-) -> DomainClassifierResult:
-    """Multivariate drift: can a classifier tell current rows from reference rows?
-
-    At most ``sample_size`` rows per side (a seeded sample) are labelled 0 (reference) and
-    1 (current); categorical columns are ordinal-encoded (the 254 most frequent categories
-    of both sides, the rest together); a ``HistGradientBoostingClassifier(max_iter=50)``
-    gives 3-fold stratified out-of-fold probabilities, whose ROC-AUC is the result: 0.5
-    when the tables look alike, 1.0 when every row can be told apart. Feature importances
-    are the permutation importances (3 repeats, ROC-AUC drop) of the last fold's model on
-    at most 2,000 of its held-out rows (:data:`IMPORTANCE_ROWS`).
-
-    Raises:
-        InvalidInputError: a table is empty, a parameter is out of range, or a named
-            column is missing from the reference.
-        SchemaMismatchError: a column is missing from ``current``.
-
-    Example:
-        >>> import numpy as np, pandas as pd
-        >>> rng = np.random.default_rng(0)
-        >>> ref = pd.DataFrame({"x": rng.normal(size=300)})
-        >>> domain_classifier(ref, ref + 5).drifted
-        True
-    """
-    from sklearn.base import clone
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.inspection import permutation_importance
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-
-    for name, frame in (("reference", reference), ("current", current)):
-        if not isinstance(frame, pd.DataFrame) or frame.shape[0] < 3:
-            raise InvalidInputError(
-                f"domain_classifier: {name} must be a DataFrame with at least 3 rows, got "
-                f"{type(frame).__name__} of shape {getattr(frame, 'shape', None)}"
-            )
-    if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 3:
-        raise InvalidInputError(
-            f"domain_classifier: sample_size must be an integer >= 3, got {sample_size!r}"
-        )
-    if not _is_real(threshold) or not 0.0 < float(threshold) <= 1.0:
-        raise InvalidInputError(
-            f"domain_classifier: threshold must be a ROC-AUC in (0, 1], got {threshold!r}"
-        )
-    labels: list[Hashable] = list(reference.columns if columns is None else columns)
-    if not labels:
-        raise InvalidInputError("domain_classifier: no columns to compare")
-    _check_present("columns", labels, reference)
-    missing = [c for c in labels if c not in current.columns]
-    if missing:
-        raise SchemaMismatchError(
-            f"domain_classifier: the current table lacks column(s) "
-            f"{', '.join(map(repr, missing[:20]))}; pass columns= with the shared columns",
-            details={"missing_columns": [str(c) for c in missing]},
-        )
-    rng = np.random.default_rng(random_state)
-    ref = _sample_rows(reference, sample_size, rng)
-    cur = _sample_rows(current, sample_size, rng)
-    n_ref, n_cur = ref.shape[0], cur.shape[0]
-    features = np.empty((n_ref + n_cur, len(labels)), dtype=np.float64)
-    is_categorical = np.zeros(len(labels), dtype=bool)
-    for k, label in enumerate(labels):
-        kind, source, _ = _kind_of(ref[label], categorical=False)
-        both = pd.concat([_column(ref, label), _column(cur, label)], ignore_index=True)
-        if kind == "numeric":
-            features[:, k] = _as_floats(both, source, keep_missing=True)
-        else:
-            features[:, k] = _ordinal_codes(both)
-            is_categorical[k] = True
-    y = np.concatenate((np.zeros(n_ref, dtype=np.int64), np.ones(n_cur, dtype=np.int64)))
-    model = HistGradientBoostingClassifier(
-        max_iter=50,
-        categorical_features=is_categorical if is_categorical.any() else None,
-        random_state=random_state,
-    )
-    oof = np.empty(y.size)
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=random_state)
-    fitted = model
-    held_out = np.empty(0, dtype=np.int64)
-    for train, test in folds.split(features, y):
-        fitted = clone(model).fit(features[train], y[train])
-        oof[test] = fitted.predict_proba(features[test])[:, 1]
-        held_out = test
-    auc = float(roc_auc_score(y, oof))
-    if held_out.size > IMPORTANCE_ROWS:
-        held_out = np.sort(rng.choice(held_out, IMPORTANCE_ROWS, replace=False))
-    importance = permutation_importance(
-        fitted,
-        features[held_out],
-        y[held_out],
-        scoring="roc_auc",
-        n_repeats=3,
-        random_state=random_state,
-    )
-    means = np.asarray(importance.importances_mean, dtype=np.float64)
-    best = np.argsort(-means, kind="stable")[:10]
-    return DomainClassifierResult(
-        roc_auc=auc,
-        threshold=float(threshold),
-        drifted=auc >= float(threshold),
-        n_reference=int(n_ref),
-        n_current=int(n_cur),
-        top_features=tuple((str(labels[i]), float(means[i])) for i in best),
-    )
-
-
-def _sample_rows(frame: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.DataFrame:
-    if frame.shape[0] <= size:
-        return frame
-    return frame.iloc[np.sort(rng.choice(frame.shape[0], size, replace=False))]
-
-
-def _ordinal_codes(values: pd.Series, max_codes: int = 255) -> FloatArray:
-    """Codes 0..max_codes-1 by frequency (the rarest categories share the last); NaN missing."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    keys = pd.Index([_category_key(u) for u in uniques], dtype=object)
-    key_codes, _ = pd.factorize(keys)
-    merged = np.where(codes >= 0, key_codes[np.maximum(codes, 0)], -1)
-    counts = np.bincount(merged[merged >= 0], minlength=int(key_codes.max(initial=-1)) + 1)
-    rank = np.empty(counts.size, dtype=np.int64)
-    rank[np.argsort(-counts, kind="stable")] = np.arange(counts.size)
-    out = np.minimum(rank[np.maximum(merged, 0)], max_codes - 1).astype(np.float64)
-    out[merged < 0] = np.nan
-    return out
 
 
 # --------------------------------------------------------------------------- small helpers

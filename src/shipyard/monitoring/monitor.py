@@ -686,7 +686,7 @@ def _evaluate_window(
                            prediction_drift_distance=predicted.distance)  # fmt: skip
             summary["prediction_drift"] = pd_result.to_dict()
         if spec.domain_classifier:
-            from shipyard.monitoring.drift import domain_classifier
+            from shipyard.monitoring.domain import domain_classifier
 
             dc = domain_classifier(ref.frame[features], current[features])
             dataset["domain_auc"] = dc.roc_auc

@@ -493,6 +493,7 @@ DEFAULT_RULES = RuleSet(
     rules=(
         Rule("dataset drift", "drift_share", ">", 0.5, severity="critical"),
         Rule("column drifted", "drifted", "==", 1.0, severity="warning", column=ALL_COLUMNS),
+        Rule("prediction drift", "prediction_drift", "==", 1.0, severity="warning"),
         Rule("missing values", "missing_rate", ">", 0.2, severity="warning", column=ALL_COLUMNS),
         Rule("dropped predictions", "prediction_log_drops", ">", 0.0, severity="warning"),
     ),

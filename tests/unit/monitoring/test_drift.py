@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import json
 import math
 from typing import Any
@@ -19,15 +20,14 @@ from shipyard.core.errors import (
     NotFoundError,
     SchemaMismatchError,
 )
+from shipyard.monitoring import benjamini_hochberg, bonferroni, domain_classifier, holm
+from shipyard.monitoring import drift as drift_module
 from shipyard.monitoring.drift import (
     METHODS_CATEGORICAL,
     METHODS_NUMERIC,
     ColumnDrift,
     DriftDetector,
     DriftResult,
-    benjamini_hochberg,
-    bonferroni,
-    domain_classifier,
     drift_table,
     ks_p_value,
 )
@@ -450,7 +450,7 @@ def test_a_missing_current_column_is_a_schema_mismatch_and_extras_are_ignored() 
         ({"columns": ["x", "nope"]}, "columns names column.*'nope'"),
         ({"categorical": ["nope"]}, "categorical names column.*'nope'"),
         ({"method": "ztest", "columns": ["x"]}, "applies to categorical columns"),
-        ({"correction": "holm"}, "correction must be one of"),
+        ({"correction": "fdr"}, "correction must be one of"),
         ({"alpha": 1.5}, "alpha must be"),
         ({"thresholds": {"ks": 0.1}}, "thresholds must be keyed by distance methods"),
         ({"bins": 1}, "bins must be an integer >= 2"),
@@ -531,3 +531,22 @@ def test_domain_classifier_needs_the_columns_on_both_sides() -> None:
         domain_classifier(ref, pd.DataFrame({"x": range(10)}))
     with pytest.raises(InvalidInputError, match="at least 3 rows"):
         domain_classifier(ref.head(2), ref)
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(drift_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted >= 5
+
+
+def test_holm_bounds_the_family_wise_error_and_is_at_least_as_powerful_as_bonferroni() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.uniform(size=50) ** 3
+    held, bonf = holm(p), bonferroni(p)
+    assert np.all(held <= bonf + 1e-12)  # never less powerful
+    order = np.argsort(p)
+    assert np.all(np.diff(held[order]) >= -1e-12)  # monotone in the raw p-values
+    m, expected, running = len(p), np.empty(len(p)), 0.0  # the textbook loop
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        expected[i] = running
+    np.testing.assert_allclose(held, expected, rtol=1e-12)
