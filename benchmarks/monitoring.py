@@ -93,8 +93,8 @@ LABELS = {
     "nannyml": "NannyML `UnivariateDriftCalculator` (defaults)",
     "scipy": "scipy floor: KS / chi-square + PSI, p < 0.05",
 }
-SHORT = {"shipyard": "shipyard", "shipyard-holm": "shipyard, Holm", "evidently": "Evidently", "nannyml": "NannyML",
-         "scipy": "scipy floor"}  # fmt: skip
+SHORT = {"shipyard": "shipyard", "shipyard-holm": "shipyard, Holm", "evidently": "Evidently",
+         "nannyml": "NannyML", "scipy": "scipy floor"}  # fmt: skip
 
 SEED = 20260413
 ROWS = 100_000
