@@ -516,6 +516,8 @@ def create_monitor(
     if schedule is not None:
         schedule = validate_cron(schedule)
     check_retrain_spec(retrain or {})
+    if (retrain or {}).get("command"):  # the scheduler will run it with its own identity
+        require_role(ctx.registry.identity, "admin", to="set a retrain command")
     rule_dict = parse_rules(rules, origin="rules").to_dict() if rules else {}
     spec = MonitorSpec(
         target=target, features=tuple(features), rules=rule_dict, on_drift=on_drift,

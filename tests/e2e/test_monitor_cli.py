@@ -96,7 +96,7 @@ def test_create_run_history_report_and_alerts(home: Path, tmp_path: Path) -> Non
     assert len(ran["windows"]) == 2
     assert {"mean radius", "mean texture", "worst area"} <= set(ran["drifted_columns"])
     opened = ran["alerts"]["opened"]
-    assert opened and {a["rule"] for a in opened} == {"column drifted"}
+    assert opened and "column drifted" in {a["rule"] for a in opened}
 
     listed = _cli(home, "monitor", "list").stdout
     assert "cancer@production" in listed and "*/15 * * * *" in listed

@@ -360,3 +360,42 @@ def test_a_column_that_stopped_arriving_is_a_quality_alert_not_a_crash(served: A
     assert window.observations.columns["mean texture"]["missing_rate"] == 1.0
     rules = {(a.rule, a.column) for a in run.alerts.opened}
     assert ("missing values", "mean texture") in rules
+
+
+def test_dropped_predictions_alert_while_drops_grow_and_resolve_when_they_stop(
+    served: Any,
+) -> None:
+    sy, live, model = served
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h")
+    ctx = sy.monitor_context()
+    status = ctx.log_root / "predictions" / "_status" / "123-abc.json"
+
+    def server_dropped(total: int) -> None:  # what a server's writer reports
+        status.parent.mkdir(parents=True, exist_ok=True)
+        status.write_text(json.dumps({"pid": 123, "dropped": total, "models": ["cancer"]}))
+
+    _send(sy, live, model, at_ms=T0)
+    server_dropped(7)
+    run = sy.run_monitor("cancer").run
+    assert run.evaluated_window.observations.dataset["prediction_log_drops"] == 7
+    assert [a.rule for a in run.alerts.opened] == ["dropped predictions"]
+    _send(sy, live, model, at_ms=T0 + HOUR)  # no new drops since
+    later = sy.run_monitor("cancer").run
+    assert later.evaluated_window.observations.dataset["prediction_log_drops"] == 0
+    assert [a.rule for a in later.alerts.resolved] == ["dropped predictions"]
+
+
+def test_a_pending_action_is_claimed_by_one_process_only(served: Any) -> None:
+    sy, live, model = served
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h",
+                      on_drift="retrain")  # fmt: skip
+    ctx = sy.monitor_context()
+    _send(sy, _drifted(live), model, at_ms=T0)
+    from shipyard.monitoring.monitor import evaluate_monitor
+
+    opened = evaluate_monitor(ctx, "cancer").alerts.opened
+    first = opened[0].alert_id
+    assert ctx.store.get_alert(first).action_status == "pending"
+    assert ctx.store.claim_action(first) is True
+    assert ctx.store.claim_action(first) is False  # the second scheduler backs off
+    assert ctx.store.get_alert(first).action_status == "running"

@@ -32,6 +32,15 @@ def _context() -> Any:
     return sy.monitor_context()
 
 
+def _editable() -> Any:
+    """The context, for a user allowed to change alerts and monitors (editor role)."""
+    from shipyard.governance.identity import require_role
+
+    ctx = _context()
+    require_role(ctx.registry.identity, "editor", to="change alerts and monitors")
+    return ctx
+
+
 @monitor_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="The monitor's name (usually the model's).")],
@@ -361,10 +370,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
 ) -> None:
     """Delete a monitor with its history and alerts."""
-    from shipyard.governance.identity import require_role
-
-    ctx = _context()
-    require_role(ctx.registry.identity, "editor", to="delete a monitor")
+    ctx = _editable()
     if not yes:
         typer.confirm(f"delete monitor {name} with its history and alerts?", abort=True)
     ctx.store.delete_monitor(name)
@@ -459,12 +465,12 @@ def show_alert(alert_id: int, as_json: JsonFlag = False) -> None:
 @alerts_app.command("ack")
 def ack(alert_id: int, note: Annotated[str, typer.Option(help="Why.")] = "") -> None:
     """Acknowledge an alert (it stays open until its condition clears)."""
-    alert = _context().store.set_alert_status(alert_id, "acknowledged", note=note)
+    alert = _editable().store.set_alert_status(alert_id, "acknowledged", note=note)
     c.console().print(f"alert {alert.alert_id} acknowledged")
 
 
 @alerts_app.command("resolve")
 def resolve(alert_id: int, note: Annotated[str, typer.Option(help="Why.")] = "") -> None:
     """Resolve an alert by hand."""
-    alert = _context().store.set_alert_status(alert_id, "resolved", note=note)
+    alert = _editable().store.set_alert_status(alert_id, "resolved", note=note)
     c.console().print(f"alert {alert.alert_id} resolved")

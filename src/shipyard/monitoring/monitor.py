@@ -343,6 +343,10 @@ def prediction_series(values: Any, task: str | None, *, index: Any = None) -> pd
 
     series = pd.Series(np.asarray(values), index=index)
     if task in ("binary", "multiclass"):
+        if series.dtype.kind == "f":  # labels joined with gaps come back as floats: 1.0 -> 1
+            known = series.dropna()
+            if bool((known % 1 == 0).all()):
+                series = series.astype("Int64")
         series = series.astype(str)
     return series.rename("prediction")
 
@@ -480,7 +484,7 @@ def evaluate_monitor(
         )
     try:
         run = _evaluate(ctx, monitor, now=at, notify=notify, dry_run=False)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: never keep the monitor locked
         ctx.store.release_lease(name, owner, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     status = run.evaluated_window.window.status if run.evaluated_window else "no_rows"
@@ -518,7 +522,10 @@ def _evaluate(
             first_index = max(first_index, int(index.min()))
     else:
         index = None
-    drops = log_drops(ctx.log_root, monitor.model)
+    drops_total = log_drops(ctx.log_root, monitor.model)
+    # drops since the window before: counters are lifetime totals per server process
+    previous_total = int(last[0].summary.get("log_drops_total", 0)) if last else 0
+    baseline = int(last[0].summary.get("log_drops_baseline", previous_total)) if last else 0
     results: list[WindowResult] = []
     for w in relabel:
         rows = joined[index == w.start_ms // step] if index is not None else joined
@@ -527,13 +534,19 @@ def _evaluate(
         rows = joined[index == i] if index is not None else pd.DataFrame()
         if not len(rows):
             continue  # no traffic: nothing to store (a later evaluation starts from here)
+        again = bool(last) and i * step == last[0].start_ms  # the stored window, re-evaluated
+        since = baseline if again else previous_total
         result = _evaluate_window(
-            monitor, rows, ref, spec, start=i * step, end=(i + 1) * step, now=now, drops=drops
+            monitor, rows, ref, spec, start=i * step, end=(i + 1) * step, now=now,
+            drops=max(drops_total - since, 0),
+            extra={"log_drops_total": drops_total, "log_drops_baseline": since},
         )  # fmt: skip
+        previous_total = drops_total
         if not dry_run:
             ctx.store.save_window(result.window, _values(result.observations))
         results.append(result)
-    ok = [r for r in results if r.window.status == "ok"]
+    # rules look at the newest window evaluated in full, never at an older relabelled one
+    ok = [r for r in results[len(relabel) :] if r.window.status == "ok"]
     latest = max(ok, key=lambda r: r.window.start_ms) if ok else None
     changes = AlertChanges((), (), ())
     notifications: dict[int, dict[str, bool]] = {}
@@ -634,11 +647,12 @@ def _evaluate_window(
     end: int,
     now: int,
     drops: int,
+    extra: Mapping[str, Any],
 ) -> WindowResult:
     n = len(rows)
     dataset: dict[str, float] = {"n_rows": float(n), "prediction_log_drops": float(drops)}
     columns: dict[str, dict[str, float]] = {}
-    summary: dict[str, Any] = {"partial": end > now, "reference": monitor.reference}
+    summary: dict[str, Any] = {"partial": end > now, "reference": monitor.reference, **extra}
     drift: DriftResult | None = None
     quality: QualityResult | None = None
     perf: dict[str, float] = {}
@@ -735,7 +749,8 @@ def _relabelled(
     """An older window whose labels were incomplete, with its performance recomputed."""
     n_labelled = int(rows["sy_label"].notna().sum()) if len(rows) and "sy_label" in rows else 0
     obs = _observations(window.summary)
-    if n_labelled == window.n_labelled:
+    if n_labelled <= window.n_labelled or len(rows) != window.n_rows:  # nothing new, or the
+        # log no longer holds the window's rows (retention): keep what was stored
         return WindowResult(window, None, None, window.summary.get("performance", {}), obs)
     dataset = dict(obs.dataset)
     perf, target = _performance(rows, ref, spec, n_labelled)

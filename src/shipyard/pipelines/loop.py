@@ -25,7 +25,6 @@ carries it out for the champion ``model@alias`` the monitor watches:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -57,7 +56,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FAMILIES = ("linear", "random_forest")
 """What ``sy.train`` fits for a challenger when ``retrain:`` names no families."""
 RETRAIN_KEYS = frozenset(
-    {"command", "models", "tune", "cv", "metric", "recent", "holdout_share", "min_rows"}
+    {"command", "models", "tune", "cv", "metric", "recent", "holdout_share", "min_rows",
+     "timeout_s"}
 )
 
 
@@ -105,6 +105,8 @@ def run_monitor(
         if a.action == "retrain" and a.action_status == "pending"
     ] if not dry_run else list(run.actions)  # fmt: skip
     outcomes: list[RetrainOutcome] = []
+    if not dry_run:  # claim them: a second scheduler (or a person) must not retrain too
+        pending = [a for a in pending if ctx.store.claim_action(a.alert_id)]
     if pending:
         # one retrain answers every pending alert: the newest drives it, the rest point to it
         driver, *others = sorted(pending, key=lambda a: a.alert_id, reverse=True)
@@ -165,7 +167,6 @@ def retrain(
                 f"{monitor.alias!r} through the gates if it is at least as good"
             )  # fmt: skip
             return RetrainOutcome(alert.alert_id, "dry_run", plan, details)
-        ctx.store.record_action(alert.alert_id, status="running", details=details)
         say(f"retrain: building training data ({len(train_recent)} recent + reference rows)")
         version = _training_version(ctx, monitor, train_recent, alert)
         details["dataset"] = version
@@ -177,6 +178,12 @@ def retrain(
         details.update(metric=metric, scores=scores)
         say(f"retrain: {metric} on the holdout: champion {scores['champion']:.4f}, "
             f"challenger {scores['challenger']:.4f}")  # fmt: skip
+        if any(math.isnan(v) for v in scores.values()):
+            return _finish(ctx, alert, "refused",
+                           f"could not compare {challenger} with {champion.ref}: {metric} is "
+                           f"undefined on the {len(holdout)} held-out row(s) (one class "
+                           "only?); wait for more labelled traffic or set retrain.metric",
+                           details)  # fmt: skip
         better = scores["challenger"] >= scores["champion"] if higher else (
             scores["challenger"] <= scores["champion"]
         )  # fmt: skip
@@ -195,15 +202,23 @@ def retrain(
             details["gates"] = exc.details.get("gates", [])
             return _finish(ctx, alert, "refused", f"{challenger} failed the gates: {exc.message}",
                            details)  # fmt: skip
-        details["gates"] = list(promotion.gates) if hasattr(promotion, "gates") else []
-        _move_reference(ctx, monitor.name, version)
+        details["gates"] = list(promotion.gates)
+        moved = f"monitor reference now {version}"
+        try:
+            _move_reference(ctx, monitor.name, version)
+        except ShipyardError as exc:  # the alias moved: that is what the outcome says
+            moved = f"the monitor's reference could not move to {version}: {exc.message}"
         return _finish(ctx, alert, "promoted",
                        f"{challenger} promoted to {monitor.alias!r} (was {champion.ref}); "
-                       f"monitor reference now {version}", details)  # fmt: skip
+                       f"{moved}", details)  # fmt: skip
     except ShipyardError as exc:
         if dry_run:
             return RetrainOutcome(alert.alert_id, "dry_run", f"would fail: {exc.message}", details)
         return _finish(ctx, alert, "failed", exc.message, details)
+    except BaseException as exc:  # never leave the alert "running": record, then re-raise
+        if not dry_run:
+            _finish(ctx, alert, "failed", f"{type(exc).__name__}: {exc}", details)
+        raise
 
 
 def _finish(
@@ -231,7 +246,8 @@ def _labelled_rows(
     feedback = read_predictions(ctx.log_root, model, feedback=True, since_ms=since)
     joined = join_feedback(predictions, feedback)
     joined = joined[joined["sy_label"].notna()].sort_values("sy_time", kind="stable")
-    features = [c for c in spec.features if c in joined.columns]
+    # every logged input, not only the watched ones: the challenger needs all the model's
+    features = [c for c in joined.columns if not str(c).startswith("sy_") and c != spec.target]
     frame = joined[features].copy()
     frame[str(spec.target)] = joined["sy_label"].to_numpy()
     return frame.reset_index(drop=True)
@@ -244,10 +260,15 @@ def _training_version(ctx: MonitorContext, monitor: Any, recent: pd.DataFrame, a
     base = reference.to_pandas()
     spec = MonitorSpec.from_dict(monitor.spec)
     target = str(spec.target)
-    add = recent[[c for c in base.columns if c in recent.columns]].copy()
+    missing = [c for c in base.columns if c not in recent.columns]
+    if missing:
+        raise InvalidInputError(
+            f"the logged traffic lacks column(s) {', '.join(map(str, missing[:10]))} of "
+            f"{reference.ref}, so it cannot be appended to it; log every input column"
+        )
+    add = recent[list(base.columns)].copy()
     if target in base.columns and len(add):
-        with contextlib.suppress(TypeError, ValueError):  # labels came back as JSON:
-            add[target] = add[target].astype(base[target].dtype)  # the reference's type
+        add[target] = labels_like(add[target], base[target])
     combined = pd.concat([base, add], ignore_index=True)
     version = ctx.catalog.add(
         reference.version.name, combined,
@@ -257,6 +278,33 @@ def _training_version(ctx: MonitorContext, monitor: Any, recent: pd.DataFrame, a
         parents=[reference.version], step="retrain",
     )  # fmt: skip
     return version.ref
+
+
+def labels_like(labels: pd.Series, reference: pd.Series) -> pd.Series:
+    """Feedback labels (they come back through JSON) with the reference target's type, when
+    that changes no value: ``1.0`` -> ``1`` for an integer target, ``1`` -> ``"1"`` for a
+    text one. Anything else stays as it is.
+
+    Raises:
+        InvalidInputError: the labels cannot be the reference's type without changing them.
+    """
+    import pandas as pd
+
+    kind = reference.dtype.kind
+    if kind in "iuf":
+        numbers = pd.to_numeric(labels, errors="coerce")
+        bad = labels[numbers.isna() & labels.notna()]
+        if len(bad) or (kind in "iu" and (numbers % 1 != 0).any()):
+            shown = bad.iloc[0] if len(bad) else numbers[numbers % 1 != 0].iloc[0]
+            raise InvalidInputError(
+                f"a feedback label {shown!r} does not fit the reference target "
+                f"{reference.name!r} ({reference.dtype}); send labels of that type"
+            )
+        return numbers.astype(reference.dtype) if kind in "iu" else numbers
+    if kind in "OSU" or str(reference.dtype).startswith(("str", "string")):
+        whole = labels.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+        return whole.astype(str)
+    return labels
 
 
 def _train_challenger(
@@ -276,8 +324,19 @@ def _train_challenger(
         before = ctx.registry.store.get_model(monitor.model).latest_version or 0
         env = {**os.environ, "SHIPYARD_RETRAIN_DATA": data, "SHIPYARD_RETRAIN_MODEL": monitor.model,
                "SHIPYARD_RETRAIN_TARGET": str(spec.target)}  # fmt: skip
-        done = subprocess.run(shlex.split(str(command)), env=env, capture_output=True, text=True,
-                              check=False)  # fmt: skip
+        timeout = float(settings.get("timeout_s", 3600))
+        try:
+            done = subprocess.run(shlex.split(str(command)), env=env, capture_output=True,
+                                  text=True, check=False, timeout=timeout)  # fmt: skip
+        except FileNotFoundError as exc:
+            raise InvalidInputError(
+                f"retrain command {command!r} cannot start: {exc.strerror}: {exc.filename}"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise InvalidInputError(
+                f"retrain command {command!r} ran longer than {timeout:g} s and was stopped; "
+                "raise retrain.timeout_s or make it faster"
+            ) from exc
         details["command_output"] = (done.stdout + done.stderr)[-2000:]
         if done.returncode != 0:
             raise InvalidInputError(

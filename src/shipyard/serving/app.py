@@ -498,9 +498,11 @@ def _routes(app: FastAPI, server: Server) -> None:  # one place for the API
 
     @app.get("/metrics", tags=["health"], dependencies=read_guarded)
     async def metrics() -> Response:
+        from starlette.concurrency import run_in_threadpool
         from starlette.responses import Response
 
-        body, content_type = server.metrics.render()
+        # off the event loop: the monitor gauges may read the store
+        body, content_type = await run_in_threadpool(server.metrics.render)
         return Response(body, media_type=content_type)
 
 

@@ -452,6 +452,19 @@ class SqlMonitorStore:
 
         return self.db.write(tx)
 
+    def claim_action(self, alert_id: int) -> bool:
+        """Take a pending action for this process: False when another one took it first."""
+
+        def tx(conn: Connection) -> bool:
+            result = conn.execute(
+                update(alerts)
+                .where(and_(alerts.c.pk == alert_id, alerts.c.action_status == "pending"))
+                .values(action_status="running")
+            )
+            return bool(result.rowcount)
+
+        return self.db.write(tx)
+
     def record_action(self, alert_id: int, *, status: str, details: Mapping[str, Any]) -> Alert:
         """Record what the alert's action did (audited with the alert it answers)."""
 
