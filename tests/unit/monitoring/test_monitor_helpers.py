@@ -11,15 +11,17 @@ from shipyard.monitoring.monitor import MonitorSpec, parse_duration, prediction_
 from shipyard.pipelines.loop import labels_like
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h", 3600), ("7d", 604800),
-                                               (" 90s ", 90), ("1.5h", 5400), (60, 60)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("15m", 900), ("1h", 3600), ("7d", 604800), (" 90s ", 90), ("1.5h", 5400), (60, 60)],
+)
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["soon", "10", "-1h", "0s", "1 hour"])
 def test_bad_durations_say_how_to_write_one(text: str) -> None:
-    with pytest.raises(InvalidInputError, match="duration|at least one second"):
+    with pytest.raises(InvalidInputError, match=r"duration|at least one second"):
         parse_duration(text)
 
 
