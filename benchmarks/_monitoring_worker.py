@@ -25,7 +25,7 @@ from typing import Any
 
 from _common import emit
 
-SIDES = ("shipyard", "shipyard-holm", "evidently", "nannyml", "scipy")
+SIDES = ("shipyard", "shipyard-bh", "evidently", "nannyml", "scipy")
 
 # Evidently's drift scores: a distance drifts at or above its threshold, a p-value below.
 EVIDENTLY_DISTANCES = {
@@ -66,8 +66,9 @@ def prepare(side: str) -> Any:
 
 
 def compute(side: str, tool: Any, ref: Any, cur: Any) -> tuple[list[str], dict[str, Any]]:
-    if side.startswith("shipyard"):  # shipyard-holm: the family-wise correction instead of BH
-        result = tool(correction="holm" if side == "shipyard-holm" else "bh").fit(ref).test(cur)
+    if side.startswith("shipyard"):  # shipyard-bh: Benjamini-Hochberg instead of the default
+        detector = tool(correction="bh") if side == "shipyard-bh" else tool()
+        result = detector.fit(ref).test(cur)
         return [str(c) for c in result.drifted_columns], {"_result": result}
     if side == "evidently":
         report_cls, preset_cls = tool

@@ -85,15 +85,15 @@ VENVS: dict[str, tuple[str, list[str]]] = {
     "evidently": ("evidently", ["evidently==0.7.23", "pandas==2.3.3", "pyarrow"]),
     "nannyml": ("nannyml", ["nannyml==0.13.1", "statsmodels==0.15.0", "pyarrow"]),
 }
-SIDES = ("shipyard", "shipyard-holm", "evidently", "nannyml", "scipy")
+SIDES = ("shipyard", "shipyard-bh", "evidently", "nannyml", "scipy")
 LABELS = {
     "shipyard": "shipyard `DriftDetector().fit(ref).test(cur)`",
-    "shipyard-holm": "shipyard `DriftDetector(correction=\"holm\")` (family-wise)",
+    "shipyard-bh": "shipyard `DriftDetector(correction=\"bh\")` (Benjamini-Hochberg)",
     "evidently": "Evidently `Report([DataDriftPreset()])`",
     "nannyml": "NannyML `UnivariateDriftCalculator` (defaults)",
     "scipy": "scipy floor: KS / chi-square + PSI, p < 0.05",
 }
-SHORT = {"shipyard": "shipyard", "shipyard-holm": "shipyard, Holm", "evidently": "Evidently",
+SHORT = {"shipyard": "shipyard", "shipyard-bh": "shipyard, BH", "evidently": "Evidently",
          "nannyml": "NannyML", "scipy": "scipy floor"}  # fmt: skip
 
 SEED = 20260413

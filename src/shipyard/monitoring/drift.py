@@ -42,18 +42,22 @@ reference, empty bins count as 1e-4) and ``"jensenshannon"`` (Jensen-Shannon dis
 base 2, in [0, 1], on the same bins or on the categories).
 
 Tests (``ks``, ``anderson``, ``chisquare``, ``ztest``) flag a column when its p-value,
-corrected for testing many columns (Benjamini-Hochberg by default), is below ``alpha``.
+corrected for testing many columns (Holm's step-down method by default), is below
+``alpha``.
 Distances (``wasserstein``, ``psi``, ``jensenshannon``) flag a column when the value
 reaches its threshold (0.1, 0.2 and 0.1 by default); their p-values are NaN and take no
 part in the correction. Every tested column also gets an effect size, ``distance``: the
 normalised Wasserstein distance for numeric columns, the Jensen-Shannon distance for
 categorical ones, cheap enough to chart over time.
 
-With very large tables every test finds tiny, harmless differences significant, and with
-Benjamini-Hochberg a table whose columns really drift also lets a few more null columns
-through (it bounds the expected share of false alarms among the flagged columns, not
-their number). Use ``correction="holm"`` (or ``"bonferroni"``) to bound the chance of any
-false alarm, or a distance method to flag only changes of a given size.
+Why Holm and not Benjamini-Hochberg: a monitor opens one alert per drifted column, so
+what matters is the chance of *any* false alarm, which Holm bounds by ``alpha`` (like
+Bonferroni, but never less powerful). Benjamini-Hochberg bounds the expected *share* of
+false alarms among the flagged columns instead: when several columns really drift it
+lets more null columns through (on the benchmark's 1,000-row sample it flagged one).
+``correction="bh"`` finds more when many columns drift and a few false alarms are
+acceptable. With very large tables every test finds tiny, harmless differences
+significant; use a distance method to flag only changes of a given size.
 
 :func:`domain_classifier` is the multivariate check: how well a gradient-boosted model
 tells reference rows from current ones (ROC-AUC 0.5: indistinguishable).
@@ -273,8 +277,8 @@ class DriftDetector:
             others keep the automatic choice); a mapping ``column -> method`` sets
             single columns (its values may be ``"auto"``) and the rest are automatic.
         alpha: Significance level of the tests.
-        correction: ``"bh"`` (Benjamini-Hochberg), ``"holm"``, ``"bonferroni"`` or
-            ``"none"``, applied over the p-values of all tested columns.
+        correction: ``"holm"`` (the default), ``"bh"`` (Benjamini-Hochberg),
+            ``"bonferroni"`` or ``"none"``, applied over the p-values of all tested columns.
         thresholds: Distance thresholds by method name, overriding
             :data:`DEFAULT_THRESHOLDS` (``wasserstein`` is in reference standard
             deviations).
@@ -300,7 +304,7 @@ class DriftDetector:
         *,
         method: str | Mapping[str, str] | None = None,
         alpha: float = 0.05,
-        correction: str = "bh",
+        correction: str = "holm",
         thresholds: Mapping[str, float] | None = None,
         columns: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,

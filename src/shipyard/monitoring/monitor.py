@@ -109,7 +109,7 @@ class MonitorSpec:
         features: the columns to watch (default: the model signature's inputs).
         methods: per-column drift method overrides (see :class:`DriftDetector`).
         alpha: significance level of the drift tests.
-        correction: multiple-testing correction across columns (``bh``,
+        correction: multiple-testing correction across columns (``holm``, ``bh``,
             ``bonferroni``, ``none``).
         drift_share: share of drifted columns that counts as dataset drift.
         min_rows: a window with fewer rows is "not enough data".
@@ -127,7 +127,7 @@ class MonitorSpec:
     features: tuple[str, ...] = ()
     methods: Mapping[str, str] = field(default_factory=dict)
     alpha: float = 0.05
-    correction: str = "bh"
+    correction: str = "holm"
     drift_share: float = 0.5
     min_rows: int = 30
     domain_classifier: bool = False

@@ -108,7 +108,7 @@ def drift_report(
     columns: Sequence[str] | None = None,
     method: str | dict[str, str] | None = None,
     alpha: float = 0.05,
-    correction: str = "bh",
+    correction: str = "holm",
     drift_share: float = 0.5,
 ) -> DriftReport:
     """Compare ``current`` with ``reference``: every feature column's drift (the tests
