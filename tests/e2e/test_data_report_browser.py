@@ -7,38 +7,18 @@ skips, saying which is missing, when either is absent.
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from shipyard.data.profiling import profile
 from shipyard.data.relationships import relationship_graph
 from shipyard.data.report_html import render_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = "<script>alert(1)</script>"
-
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="the playwright package is not installed (pip install playwright)",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing (Debian: apt-get install -y chromium)",
-    ),
-]
 
 
 def report_frame(n: int = 800) -> pd.DataFrame:
@@ -63,9 +43,9 @@ def report_frame(n: int = 800) -> pd.DataFrame:
     )
 
 
-def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_report_renders_in_headless_chromium(
+    tmp_path: Path, open_in_chromium: Callable[[Path], tuple[Any, Any]]
+) -> None:
     df = report_frame()
     prof = profile(df)
     graph = relationship_graph(df, target="y")
@@ -73,53 +53,37 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     page_path.write_text(render_report(prof, graph, title="customers report"), encoding="utf-8")
     numeric = [c.name for c in prof.columns if c.kind == "numeric"]
 
-    errors: list[str] = []
-    dialogs: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_path.as_uri(), wait_until="load")
+    page, events = open_in_chromium(page_path)
+    errors, dialogs, requests = events.errors, events.dialogs, events.requests
 
-            assert page.title() == "customers report"
-            nodes = page.eval_on_selector_all(
-                "#relationship-graph g.node", "els => els.map(e => e.dataset.name)"
-            )
-            assert sorted(nodes) == sorted(df.columns)
-            histograms = page.eval_on_selector_all(
-                "svg.histogram", "els => els.map(e => e.dataset.column)"
-            )
-            assert set(numeric) <= set(histograms)
-            assert "signup" in histograms  # the datetime column has one over time
-            for name in numeric:
-                bars = page.eval_on_selector_all(
-                    "svg.histogram",
-                    "(els, n) => els.filter(e => e.dataset.column === n)[0]"
-                    ".querySelectorAll('rect.bar').length",
-                    name,
-                )
-                assert bars == prof.bins
-            bar_charts = page.eval_on_selector_all("svg.bars", "els => els.length")
-            assert bar_charts == sum(1 for c in prof.columns if c.top)
-            assert page.locator("#association-heatmap rect.cell").count() > 0
-            edges = page.locator("#relationship-graph g.edge").count()
-            assert edges == len(graph.strong_edges(0.5))
-            # the hostile column name shows as text and runs nothing
-            assert HOSTILE in page.locator(f"#col-{df.columns.get_loc(HOSTILE)} h3").inner_text()
-            embedded = page.evaluate(
-                "JSON.parse(document.getElementById('shipyard-data').textContent)"
-            )
-            assert embedded["profile"]["n_rows"] == len(df)
-            assert embedded["graph"]["target"] == "y"
-            assert embedded["graph"] == graph.to_dict()  # JS turns 0.0 into 0: compare values
-            page.screenshot(path=str(tmp_path / "data_report.png"), full_page=True)
-        finally:
-            browser.close()
+    assert page.title() == "customers report"
+    nodes = page.eval_on_selector_all(
+        "#relationship-graph g.node", "els => els.map(e => e.dataset.name)"
+    )
+    assert sorted(nodes) == sorted(df.columns)
+    histograms = page.eval_on_selector_all("svg.histogram", "els => els.map(e => e.dataset.column)")
+    assert set(numeric) <= set(histograms)
+    assert "signup" in histograms  # the datetime column has one over time
+    for name in numeric:
+        bars = page.eval_on_selector_all(
+            "svg.histogram",
+            "(els, n) => els.filter(e => e.dataset.column === n)[0]"
+            ".querySelectorAll('rect.bar').length",
+            name,
+        )
+        assert bars == prof.bins
+    bar_charts = page.eval_on_selector_all("svg.bars", "els => els.length")
+    assert bar_charts == sum(1 for c in prof.columns if c.top)
+    assert page.locator("#association-heatmap rect.cell").count() > 0
+    edges = page.locator("#relationship-graph g.edge").count()
+    assert edges == len(graph.strong_edges(0.5))
+    # the hostile column name shows as text and runs nothing
+    assert HOSTILE in page.locator(f"#col-{df.columns.get_loc(HOSTILE)} h3").inner_text()
+    embedded = page.evaluate("JSON.parse(document.getElementById('shipyard-data').textContent)")
+    assert embedded["profile"]["n_rows"] == len(df)
+    assert embedded["graph"]["target"] == "y"
+    assert embedded["graph"] == graph.to_dict()  # JS turns 0.0 into 0: compare values
+    page.screenshot(path=str(tmp_path / "data_report.png"), full_page=True)
 
     assert errors == []
     assert dialogs == []

@@ -7,41 +7,20 @@ skips, saying which is missing, when either is absent.
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from shipyard.core.entities import Alert, Monitor, MonitorWindow
 from shipyard.monitoring.report_html import render_monitor_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = "<script>alert(1)</script>"
 START = pd.Timestamp("2024-05-01", tz="UTC")
 HOUR_MS = 3_600_000
 START_MS = int(START.timestamp() * 1000)
-
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="the playwright package is not installed (pip install playwright)",
-    ),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason=f"{CHROMIUM} is missing (Debian: apt-get install -y chromium)",
-    ),
-]
 
 
 def report_inputs(n: int = 1500, n_windows: int = 24) -> dict[str, Any]:
@@ -185,67 +164,53 @@ def report_inputs(n: int = 1500, n_windows: int = 24) -> dict[str, Any]:
     }
 
 
-def test_monitor_report_renders_in_headless_chromium(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_monitor_report_renders_in_headless_chromium(
+    tmp_path: Path, open_in_chromium: Callable[[Path], tuple[Any, Any]]
+) -> None:
     page_path = tmp_path / "monitor_report.html"
     page_path.write_text(render_monitor_report(**report_inputs()), encoding="utf-8")
 
-    errors: list[str] = []
-    dialogs: list[str] = []
-    requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(page_path.as_uri(), wait_until="load")
+    page, events = open_in_chromium(page_path)
+    errors, dialogs, requests = events.errors, events.dialogs, events.requests
 
-            assert page.title() == "Monitor churn-prod"
-            assert "drift detected in 2 of 4 columns" in page.locator("#overview").inner_text()
-            # the charts: drift share with its threshold, one overlay and sparkline per column
-            assert page.locator("#drift-share polyline.series").count() == 1
-            assert page.locator("#drift-share line.ref-line").count() == 1
-            overlays = page.eval_on_selector_all(
-                "#columns svg.overlay", "els => els.map(e => e.dataset.column)"
-            )
-            assert sorted(overlays) == sorted(["age", "income", "plan", HOSTILE])
-            assert page.locator("#columns svg.sparkline").count() == 4
-            assert page.locator("#prediction svg.overlay").count() == 1
-            assert page.locator("#metric-0 line.ref-line").count() == 1  # validation accuracy
-            age_bars = page.locator('#columns svg.overlay[data-column="age"] rect.bar')
-            assert age_bars.count() == 40  # reference and current on the same 20 bins
-            box = page.locator("#drift-share").bounding_box()
-            assert box is not None and box["width"] > 100 and box["height"] > 50
-            # the hostile column name shows as text and runs nothing
-            assert HOSTILE in page.locator("#drift-table").inner_text()
+    assert page.title() == "Monitor churn-prod"
+    assert "drift detected in 2 of 4 columns" in page.locator("#overview").inner_text()
+    # the charts: drift share with its threshold, one overlay and sparkline per column
+    assert page.locator("#drift-share polyline.series").count() == 1
+    assert page.locator("#drift-share line.ref-line").count() == 1
+    overlays = page.eval_on_selector_all(
+        "#columns svg.overlay", "els => els.map(e => e.dataset.column)"
+    )
+    assert sorted(overlays) == sorted(["age", "income", "plan", HOSTILE])
+    assert page.locator("#columns svg.sparkline").count() == 4
+    assert page.locator("#prediction svg.overlay").count() == 1
+    assert page.locator("#metric-0 line.ref-line").count() == 1  # validation accuracy
+    age_bars = page.locator('#columns svg.overlay[data-column="age"] rect.bar')
+    assert age_bars.count() == 40  # reference and current on the same 20 bins
+    box = page.locator("#drift-share").bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 50
+    # the hostile column name shows as text and runs nothing
+    assert HOSTILE in page.locator("#drift-table").inner_text()
 
-            # each row of the drift table links to its column's card
-            links = page.locator("#drift-table a.column-link")
-            assert links.count() == 4
-            names = [links.nth(i).inner_text() for i in range(4)]
-            assert names[:2] == ["age", "plan"]  # drifted first
-            for i, name in enumerate(names):
-                href = links.nth(i).get_attribute("href")
-                assert href is not None and href.startswith("#col-")
-                page.evaluate("window.scrollTo(0, 0)")
-                links.nth(i).click()
-                page.wait_for_function("h => location.hash === h", arg=href)
-                target = page.locator(href)
-                assert target.get_attribute("data-column") == name
-                assert target.locator("h3").inner_text().startswith(name)
-                top = page.evaluate(
-                    "h => document.querySelector(h).getBoundingClientRect().top", href
-                )
-                assert abs(top) < 5 or page.evaluate(
-                    "innerHeight + scrollY >= document.body.scrollHeight - 2"
-                ), f"{name}'s card is not scrolled into view (top {top})"
-            page.screenshot(path=str(tmp_path / "monitor_report.png"), full_page=True)
-        finally:
-            browser.close()
+    # each row of the drift table links to its column's card
+    links = page.locator("#drift-table a.column-link")
+    assert links.count() == 4
+    names = [links.nth(i).inner_text() for i in range(4)]
+    assert names[:2] == ["age", "plan"]  # drifted first
+    for i, name in enumerate(names):
+        href = links.nth(i).get_attribute("href")
+        assert href is not None and href.startswith("#col-")
+        page.evaluate("window.scrollTo(0, 0)")
+        links.nth(i).click()
+        page.wait_for_function("h => location.hash === h", arg=href)
+        target = page.locator(href)
+        assert target.get_attribute("data-column") == name
+        assert target.locator("h3").inner_text().startswith(name)
+        top = page.evaluate("h => document.querySelector(h).getBoundingClientRect().top", href)
+        assert abs(top) < 5 or page.evaluate(
+            "innerHeight + scrollY >= document.body.scrollHeight - 2"
+        ), f"{name}'s card is not scrolled into view (top {top})"
+    page.screenshot(path=str(tmp_path / "monitor_report.png"), full_page=True)
 
     assert errors == []
     assert dialogs == []
