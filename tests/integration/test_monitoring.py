@@ -211,8 +211,11 @@ def test_drift_with_labels_retrains_a_challenger_and_promotes_it_through_the_gat
     assert details["champion"] == "cancer@1" and details["challenger"] == "cancer@2"
     assert details["dataset"] == "cancer-data@2"
     assert set(details["scores"]) == {"champion", "challenger"}
-    parents = sy.data.get("cancer-data@2").version.parents
-    assert parents == ("cancer-data@1",)
+    made = sy.data.get("cancer-data@2").version
+    assert made.parents == ("cancer-data@1",)
+    added = made.num_rows - 400
+    assert added == details["recent_rows"] - details["holdout_rows"]  # the holdout stays out
+    assert int(made.tags["traffic_until_ms"]) < T0 + len(live)  # a later retrain starts after
     version = sy.get_model_version("cancer@2")
     assert version.tags["retrain_alert"] == str(outcome.alert_id)
     alert = sy.monitor_context().store.get_alert(outcome.alert_id)

@@ -145,7 +145,9 @@ def retrain(
             )
         at = now if now is not None else now_ms()
         horizon_s = int(settings.get("recent", spec.label_horizon_s))
-        recent = _labelled_rows(ctx, monitor.model, spec, now=at, horizon_s=horizon_s)
+        until = ctx.catalog.get(monitor.reference).version.tags.get("traffic_until_ms")
+        recent = _labelled_rows(ctx, monitor.model, spec, now=at, horizon_s=horizon_s,
+                                after_ms=int(until) if until else None)  # fmt: skip
         min_rows = int(settings.get("min_rows", max(spec.min_rows, 30)))
         if len(recent) < min_rows:
             raise InvalidInputError(
@@ -234,12 +236,24 @@ def _finish(
     return RetrainOutcome(alert.alert_id, status, message, details)
 
 
+_AT = "sy_time_ms"  # kept beside the rows until they are split and stored
+
+
 def _labelled_rows(
-    ctx: MonitorContext, model: str, spec: MonitorSpec, *, now: int, horizon_s: int
+    ctx: MonitorContext,
+    model: str,
+    spec: MonitorSpec,
+    *,
+    now: int,
+    horizon_s: int,
+    after_ms: int | None,
 ) -> pd.DataFrame:
-    """Recent logged inputs with their feedback labels, oldest first, target column named
-    as in the reference."""
+    """Recent logged inputs with their feedback labels, oldest first, the target column
+    named as in the reference; only rows logged after ``after_ms`` (the newest row an
+    earlier retrain already added to the reference), so no row is added twice."""
     since = now - horizon_s * 1000
+    if after_ms is not None:
+        since = max(since, after_ms + 1)
     predictions = read_predictions(ctx.log_root, model, since_ms=since)
     if not len(predictions):
         return predictions
@@ -250,6 +264,7 @@ def _labelled_rows(
     features = [c for c in joined.columns if not str(c).startswith("sy_") and c != spec.target]
     frame = joined[features].copy()
     frame[str(spec.target)] = joined["sy_label"].to_numpy()
+    frame[_AT] = joined["sy_time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
     return frame.reset_index(drop=True)
 
 
@@ -267,6 +282,7 @@ def _training_version(ctx: MonitorContext, monitor: Any, recent: pd.DataFrame, a
             f"{reference.ref}, so it cannot be appended to it; log every input column"
         )
     add = recent[list(base.columns)].copy()
+    until = int(recent[_AT].max()) if len(recent) else 0
     if target in base.columns and len(add):
         add[target] = labels_like(add[target], base[target])
     combined = pd.concat([base, add], ignore_index=True)
@@ -274,7 +290,8 @@ def _training_version(ctx: MonitorContext, monitor: Any, recent: pd.DataFrame, a
         reference.version.name, combined,
         description=f"{reference.ref} plus {len(add)} labelled row(s) of production traffic "
                     f"(retrain for alert {alert.alert_id})",
-        tags={"made_by": "retrain", "alert": str(alert.alert_id), "monitor": monitor.name},
+        tags={"made_by": "retrain", "alert": str(alert.alert_id), "monitor": monitor.name,
+              "traffic_until_ms": str(until)},
         parents=[reference.version], step="retrain",
     )  # fmt: skip
     return version.ref
@@ -373,7 +390,7 @@ def _compare(
     from shipyard.training.metrics import DEFAULT_METRIC, PROBABILITY_METRICS, compute_metrics
 
     target = str(spec.target)
-    X, y = holdout.drop(columns=[target]), holdout[target]
+    X, y = holdout.drop(columns=[target, _AT]), holdout[target]
     scores: dict[str, float] = {}
     metric = ""
     for role, ref in (("champion", champion), ("challenger", challenger)):
