@@ -402,3 +402,58 @@ def test_a_pending_action_is_claimed_by_one_process_only(served: Any) -> None:
     assert ctx.store.claim_action(first) is True
     assert ctx.store.claim_action(first) is False  # the second scheduler backs off
     assert ctx.store.get_alert(first).action_status == "running"
+
+
+_RETRAIN_SCRIPT = """
+import os
+from sklearn.linear_model import LogisticRegression
+import shipyard as sy
+
+data = sy.data.get(os.environ["SHIPYARD_RETRAIN_DATA"])
+frame = data.to_pandas()
+target = os.environ["SHIPYARD_RETRAIN_TARGET"]
+X, y = frame.drop(columns=[target]), frame[target]
+with sy.start_run(name="my retrain") as run:
+    sy.log_input(data, context="training")
+    sy.log_model(LogisticRegression(max_iter=5000).fit(X, y), "model", signature=X)
+sy.register_model(run.run_id, os.environ["SHIPYARD_RETRAIN_MODEL"])
+"""
+
+
+def test_a_retrain_command_of_your_own_makes_the_challenger(
+    served: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    sy, live, model = served
+    settings = sy.settings()
+    monkeypatch.setenv("SHIPYARD_HOME", settings.home)  # the command's store is ours
+    monkeypatch.setenv("SHIPYARD_DB_URL", settings.db_url)
+    script = tmp_path / "retrain.py"
+    script.write_text(_RETRAIN_SCRIPT)
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h",
+                      on_drift="retrain",
+                      retrain={"command": f"{sys.executable} {script}"})  # fmt: skip
+    _send(sy, _drifted(live), model, at_ms=T0, labels=True)
+    (outcome,) = sy.run_monitor("cancer").actions
+    assert outcome.status in ("promoted", "refused"), outcome.message
+    assert outcome.details["challenger"] == "cancer@2"
+    run_id = sy.get_model_version("cancer@2").run_id
+    assert [v.ref for v, _ in sy.get_run_inputs(run_id)] == ["cancer-data@2"]
+
+
+def test_a_failing_retrain_command_is_recorded_on_the_alert(served: Any, tmp_path: Any) -> None:
+    import sys
+
+    sy, live, model = served
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise SystemExit('no GPU here')\n")
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h",
+                      on_drift="retrain",
+                      retrain={"command": f"{sys.executable} {broken}"})  # fmt: skip
+    _send(sy, _drifted(live), model, at_ms=T0, labels=True)
+    (outcome,) = sy.run_monitor("cancer").actions
+    assert outcome.status == "failed" and "no GPU here" in outcome.message
+    alert = sy.monitor_context().store.get_alert(outcome.alert_id)
+    assert alert.action_status == "failed"
+    assert sy.get_model_version("cancer@production").version == 1

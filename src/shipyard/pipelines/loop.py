@@ -360,14 +360,19 @@ def _train_challenger(
                 f"retrain command {command!r} exited with {done.returncode}: "
                 f"{(done.stderr or done.stdout).strip()[-500:]}"
             )
-        after = ctx.registry.store.get_model(monitor.model).latest_version or 0
-        if after <= before:
+        made = [v for v in ctx.registry.store.list_versions(monitor.model) if v.version > before]
+        # the challenger is the new version whose run read the dataset version it was given
+        # (someone else may have registered a version meanwhile)
+        ours = [v for v in made if v.run_id and any(
+            d.ref == data for d, _ in ctx.registry.tracker.run_inputs(v.run_id))]  # fmt: skip
+        if not ours:
             raise InvalidInputError(
                 f"retrain command {command!r} finished but registered no new version of "
-                f"{monitor.model}; it must register one (sy.register_model or "
-                "registered_model_name=...)"
+                f"{monitor.model} from a run that read {data}; it must log the dataset "
+                "(sy.log_input(sy.data.get(os.environ['SHIPYARD_RETRAIN_DATA']))) and "
+                "register the model (sy.register_model or registered_model_name=...)"
             )
-        return f"{monitor.model}@{after}"
+        return ours[-1].ref
     from shipyard.training import train
 
     result = train(
