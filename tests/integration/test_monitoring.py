@@ -459,3 +459,18 @@ def test_a_failing_retrain_command_is_recorded_on_the_alert(served: Any, tmp_pat
     alert = sy.monitor_context().store.get_alert(outcome.alert_id)
     assert alert.action_status == "failed"
     assert sy.get_model_version("cancer@production").version == 1
+
+
+def test_redefining_the_window_length_starts_a_fresh_history(served: Any) -> None:
+    sy, live, model = served
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h")
+    _send(sy, live, model, at_ms=T0)
+    sy.run_monitor("cancer")
+    store = sy.monitor_context().store
+    assert len(store.windows("cancer")) == 1
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h",
+                      target="target", replace=True)  # same windows: history kept  # fmt: skip
+    assert len(store.windows("cancer")) == 1
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="30m",
+                      replace=True)  # fmt: skip
+    assert store.windows("cancer") == []  # 1 h windows do not line up with 30 min ones

@@ -30,7 +30,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -482,8 +482,12 @@ def evaluate_monitor(
             f"monitor {name!r} is being evaluated by another process right now; "
             "try again when it finishes"
         )
+
+    def renew() -> None:  # a long backfill keeps the lease: one UPDATE per window
+        ctx.store.acquire_lease(name, owner, ttl_ms=lease_ttl_s * 1000)
+
     try:
-        run = _evaluate(ctx, monitor, now=at, notify=notify, dry_run=False)
+        run = _evaluate(ctx, monitor, now=at, notify=notify, dry_run=False, renew=renew)
     except BaseException as exc:  # Ctrl-C too: never keep the monitor locked
         ctx.store.release_lease(name, owner, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
@@ -493,7 +497,13 @@ def evaluate_monitor(
 
 
 def _evaluate(
-    ctx: MonitorContext, monitor: Monitor, *, now: int, notify: bool, dry_run: bool
+    ctx: MonitorContext,
+    monitor: Monitor,
+    *,
+    now: int,
+    notify: bool,
+    dry_run: bool,
+    renew: Callable[[], None] = lambda: None,
 ) -> MonitorRun:
     import pandas as pd
 
@@ -534,6 +544,7 @@ def _evaluate(
         rows = joined[index == i] if index is not None else pd.DataFrame()
         if not len(rows):
             continue  # no traffic: nothing to store (a later evaluation starts from here)
+        renew()
         again = bool(last) and i * step == last[0].start_ms  # the stored window, re-evaluated
         since = baseline if again else previous_total
         result = _evaluate_window(
@@ -554,7 +565,10 @@ def _evaluate(
         rules = spec.ruleset()
         history = [
             _observations(w.summary)
-            for w in ctx.store.windows(monitor.name, until_ms=latest.window.start_ms, limit=10)
+            for w in ctx.store.windows(
+                monitor.name, until_ms=latest.window.start_ms,
+                limit=max([10, *(r.for_windows for r in rules.rules)]),
+            )
             if w.status == "ok"
         ]  # fmt: skip
         evaluation = evaluate_rules(rules, latest.observations, history=history)

@@ -144,6 +144,10 @@ class SqlMonitorStore:
                 )  # fmt: skip
             else:
                 conn.execute(update(monitors).where(monitors.c.name == name).values(**values))
+                if found.window_s != int(window_s):  # old windows no longer line up: drop them
+                    pks = select(monitor_windows.c.pk).where(monitor_windows.c.monitor == name)
+                    conn.execute(delete(monitor_values).where(monitor_values.c.window_pk.in_(pks)))
+                    conn.execute(delete(monitor_windows).where(monitor_windows.c.monitor == name))
             append_event(
                 conn, actor=self.actor,
                 action="monitor.create" if found is None else "monitor.update",
