@@ -102,6 +102,8 @@ def test_public_namespace_is_exactly_the_intended_one() -> None:
         "monitor_context",
         "create_monitor",
         "run_monitor",
+        "pipeline_context",
+        "run_pipeline",
     }
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None

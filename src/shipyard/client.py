@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from shipyard.core.entities import ModelVersion, Monitor
     from shipyard.monitoring.monitor import MonitorContext
     from shipyard.pipelines.loop import LoopResult
+    from shipyard.pipelines.runner import PipelineContext, PipelineResult
     from shipyard.registry import LoggedModel, ModelRegistry, Promotion
     from shipyard.registry.model_folder import LoadedModel
     from shipyard.store.registry_store import AliasMove
@@ -532,3 +533,47 @@ def run_monitor(name: str, *, dry_run: bool = False) -> LoopResult:
     from shipyard.pipelines.loop import run_monitor as run
 
     return run(monitor_context(), name, dry_run=dry_run)
+
+
+# -- pipelines ----------------------------------------------------------------------------
+
+
+def pipeline_context() -> PipelineContext:
+    """The stores a pipeline run reads and writes, from the settings in effect."""
+    from shipyard.pipelines.runner import PipelineContext
+    from shipyard.store.dataset_store import SqlDatasetStore
+    from shipyard.store.pipeline_store import SqlPipelineStore
+
+    tracker = _get()
+    actor = tracker.settings.actor
+    return PipelineContext(
+        settings=tracker.settings, runs=tracker.store, objects=tracker.objects,
+        cache=SqlPipelineStore(tracker.db, actor=actor),
+        datasets=SqlDatasetStore(tracker.db, actor=actor),
+    )  # fmt: skip
+
+
+def run_pipeline(
+    path: str | os.PathLike[str] = "shipyard.yaml",
+    *,
+    force: Sequence[str] = (),
+    force_downstream: bool = False,
+    steps: Sequence[str] | None = None,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> PipelineResult:
+    """Run the pipeline ``path`` declares: changed steps run, unchanged ones are cached.
+
+    Example::
+
+        result = sy.run_pipeline("shipyard.yaml", jobs=2)
+        [(s.name, s.status) for s in result.steps]   # [("prepare", "cached"), ("train", "ran")]
+    """
+    from shipyard.pipelines.runner import run_pipeline as run
+    from shipyard.pipelines.spec import check_inputs, load_spec
+
+    spec = load_spec(path)
+    check_inputs(spec)
+    return run(spec, pipeline_context(), force=force, force_downstream=force_downstream,
+               steps=steps, jobs=jobs, executor=executor, scheduler=scheduler)  # fmt: skip

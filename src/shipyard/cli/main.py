@@ -23,6 +23,7 @@ from shipyard.cli import (
     maintenance,
     models,
     monitor,
+    pipeline,
     runs,
     serve,
     train,
@@ -46,6 +47,7 @@ app.add_typer(governance.audit_app, name="audit")
 app.add_typer(governance.users_app, name="users")
 app.add_typer(serve.tokens_app, name="tokens")
 app.add_typer(monitor.monitor_app, name="monitor", rich_help_panel="Monitoring")
+app.add_typer(pipeline.pipeline_app, name="pipeline", rich_help_panel="Pipelines")
 app.add_typer(monitor.alerts_app, name="alerts", rich_help_panel="Monitoring")
 app.command("train", rich_help_panel="Models")(train.train)
 app.command("eval", rich_help_panel="Models")(train.evaluate)

@@ -382,14 +382,16 @@ def serve_scheduler(
     max_workers: Annotated[int, typer.Option(help="Monitors evaluated at once at most.")] = 2,
     refresh: Annotated[float, typer.Option(help="Seconds between re-reading monitors.")] = 30.0,
 ) -> None:
-    """Run every scheduled monitor on its cron schedule until stopped (Ctrl-C, SIGTERM)."""
+    """Run every scheduled monitor and pipeline until stopped (Ctrl-C, SIGTERM)."""
     import signal
     import threading
 
+    from shipyard.cli.pipeline import context as pipeline_context
     from shipyard.pipelines.scheduler import Scheduler
-    from shipyard.pipelines.schedules import monitor_jobs
+    from shipyard.pipelines.schedules import monitor_jobs, pipeline_jobs
 
     ctx = _context()
+    pipelines = pipeline_context()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -397,8 +399,11 @@ def serve_scheduler(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    scheduler = Scheduler(lambda: monitor_jobs(ctx), max_workers=max_workers, refresh_s=refresh)
-    c.note(f"scheduler started: {len(monitor_jobs(ctx))} scheduled monitor(s); Ctrl-C stops")
+    def jobs() -> list[Any]:
+        return [*monitor_jobs(ctx), *pipeline_jobs(pipelines)]
+
+    scheduler = Scheduler(jobs, max_workers=max_workers, refresh_s=refresh)
+    c.note(f"scheduler started: {len(jobs())} job(s) (monitors and pipelines); Ctrl-C stops")
     started = time.monotonic()
     scheduler.run_forever(stop)
     c.note(f"scheduler stopped after {time.monotonic() - started:.0f} s")

@@ -30,7 +30,7 @@ from shipyard.core.errors import InvalidInputError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP"
 _FORK_WAIT_S = 30.0
 T = TypeVar("T")

@@ -505,3 +505,33 @@ alerts = Table(
     Column("action_json", Text, nullable=False, default="{}"),
     Index("ix_alerts_monitor_status", "monitor", "status", "fingerprint"),
 )
+
+# -- pipelines -------------------------------------------------------------------------
+
+# a step's cache entry: its key (code, input digests, params) -> the outputs it wrote
+pipeline_cache = Table(
+    "pipeline_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("pipeline", String(NAME_MAX), nullable=False),
+    Column("step", String(NAME_MAX), nullable=False),
+    Column("manifest_json", Text, nullable=False),  # the outputs' digests (restorable)
+    Column("run_id", String(32), nullable=True),  # the step run that produced them
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_pipeline_cache_step", "pipeline", "step"),
+)
+
+# pipelines run by the scheduler: on a cron schedule and/or when a dataset gets a version
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("spec_path", Text, nullable=False),
+    Column("cron", String(64), nullable=True),
+    Column("datasets_json", Text, nullable=False, default="[]"),  # trigger dataset names
+    Column("seen_json", Text, nullable=False, default="{}"),  # dataset -> newest version seen
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(NAME_MAX), nullable=False, default=""),
+    Column("last_run_at", BigInteger, nullable=True),
+    Column("last_status", String(24), nullable=False, default=""),
+)

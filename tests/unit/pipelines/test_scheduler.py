@@ -49,14 +49,25 @@ def noop() -> None:
 # -- the public namespace -------------------------------------------------------------
 
 
-def test_package_exports_exactly_the_scheduler_names() -> None:
+def test_package_exports_exactly_the_intended_names() -> None:
     assert sorted(shipyard.pipelines.__all__) == [
         "Job",
         "JobState",
+        "PipelineContext",
+        "PipelineResult",
+        "PipelineSpec",
         "Scheduler",
+        "StepResult",
+        "StepSpec",
+        "load_spec",
         "next_fire",
+        "parse_spec",
+        "plan",
+        "run_pipeline",
         "validate_cron",
     ]
+    for name in shipyard.pipelines.__all__:
+        assert getattr(shipyard.pipelines, name) is not None
 
 
 # -- validate_cron ----------------------------------------------------------------------
