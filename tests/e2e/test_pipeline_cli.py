@@ -90,3 +90,38 @@ def test_schedules_are_listed_and_removed(folder: Path) -> None:
     assert bad.returncode != 0 and "cron" in bad.stderr
     _cli(folder, "pipeline", "schedule", "remove", "demo")
     assert json.loads(_cli(folder, "pipeline", "schedule", "list", "--json").stdout) == []
+
+
+SLOW = """\
+pipeline: slow
+steps:
+  quick: {run: "echo done > quick.txt", outs: [quick.txt]}
+  long: {run: "echo started; sleep 60; echo never > long.txt", needs: [quick], outs: [long.txt]}
+"""
+
+
+def test_ctrl_c_stops_running_steps_and_records_the_run_as_killed(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    (tmp_path / "shipyard.yaml").write_text(SLOW)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env.update({"SHIPYARD_HOME": str(tmp_path / ".shipyard"), "COLUMNS": "200"})
+    log = tmp_path / "out.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "shipyard.cli.main", "pipeline", "run"],
+                                cwd=tmp_path, env=env, stdout=sink, stderr=sink)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while "[long] started" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert time.monotonic() - started < 10, "the sleeping step was not stopped"
+    assert proc.returncode == 130, log.read_text()
+    assert "pipeline cancelled" in log.read_text()
+    assert not (tmp_path / "long.txt").exists()
+    history = json.loads(_cli(tmp_path, "pipeline", "history", "--json").stdout)
+    assert history[0]["status"] == "cancelled"
+    again = json.loads(_cli(tmp_path, "pipeline", "run", "--json", "--step", "quick").stdout)
+    assert again["steps"][0]["status"] == "cached"

@@ -474,3 +474,32 @@ def test_redefining_the_window_length_starts_a_fresh_history(served: Any) -> Non
     sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="30m",
                       replace=True)  # fmt: skip
     assert store.windows("cancer") == []  # 1 h windows do not line up with 30 min ones
+
+
+RETRAIN_PIPELINE = """
+pipeline: retrain
+steps:
+  train:
+    uses: shipyard.train
+    dataset: cancer-data@latest
+    register: cancer
+    with: {target: target, models: [linear], cv: 3}
+"""
+
+
+def test_the_retrain_action_can_run_a_pipeline(served: Any, tmp_path: Any) -> None:
+    sy, live, model = served
+    spec = tmp_path / "retrain" / "shipyard.yaml"
+    spec.parent.mkdir()
+    spec.write_text(RETRAIN_PIPELINE)
+    sy.create_monitor("cancer", model="cancer", reference="cancer-data@1", window="1h",
+                      on_drift="retrain", retrain={"pipeline": str(spec)})  # fmt: skip
+    _send(sy, _drifted(live), model, at_ms=T0, labels=True)
+    (outcome,) = sy.run_monitor("cancer").actions
+    assert outcome.status in ("promoted", "refused"), outcome.message
+    assert outcome.details["challenger"] == "cancer@2"
+    pipeline_run = sy.get_run(outcome.details["pipeline_run"])
+    assert pipeline_run.tags["sy.pipeline"] == "retrain"
+    # the pipeline's train step read the new dataset version the loop made
+    train_run = sy.get_run(sy.get_model_version("cancer@2").run_id).parent_run_id
+    assert [v.ref for v, _ in sy.get_run_inputs(train_run)] == ["cancer-data@2"]

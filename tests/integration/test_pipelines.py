@@ -261,3 +261,28 @@ def test_reproduce_reruns_with_the_recorded_params_and_compares_outputs(
     assert '"depth": 3' in (project.parent / "models" / "model.json").read_text()
     assert not by_path["report.txt"].same  # it names the (new) training run
     assert "depth: 9" in (project.parent / "params.yaml").read_text()  # put back
+
+
+def test_a_pipeline_scheduled_on_a_dataset_reruns_when_it_gets_a_version(
+    sy: Any, project: Path
+) -> None:
+    import pandas as pd
+
+    from shipyard.pipelines.schedules import add_pipeline_schedule, pipeline_jobs
+    from shipyard.pipelines.spec import load_spec
+
+    ctx = sy.pipeline_context()
+    sy.data.add("trigger", pd.DataFrame({"x": [1, 2, 3]}))
+    made = add_pipeline_schedule(ctx, load_spec(project), name="demo", cron="0 3 * * *",
+                                 datasets=["trigger"])  # fmt: skip
+    assert made.seen == {"trigger": 1}
+    jobs = {job.name: job for job in pipeline_jobs(ctx)}
+    assert set(jobs) == {"pipeline:demo", "pipeline:demo:datasets"}
+    assert jobs["pipeline:demo"].schedule == "0 3 * * *"
+    assert jobs["pipeline:demo:datasets"].run() is None  # nothing new: nothing runs
+    sy.data.add("trigger", pd.DataFrame({"x": [1, 2, 3, 4]}))
+    result = jobs["pipeline:demo:datasets"].run()
+    assert result is not None and result.status == "finished"
+    schedule = ctx.cache.get_schedule("demo")
+    assert schedule.seen == {"trigger": 2} and schedule.last_status == "finished"
+    assert jobs["pipeline:demo:datasets"].run() is None  # seen now

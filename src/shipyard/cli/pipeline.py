@@ -78,11 +78,16 @@ def run(
     check_inputs(spec)
     ctx = context()
     progress = None if as_json else _printer()
-    result = run_pipeline(
-        spec, ctx, force=force or (), force_downstream=force_downstream, steps=step,
-        jobs=jobs, executor=executor, scheduler=scheduler, progress=progress,
-        retries=not no_retries,
-    )  # fmt: skip
+    try:
+        result = run_pipeline(
+            spec, ctx, force=force or (), force_downstream=force_downstream, steps=step,
+            jobs=jobs, executor=executor, scheduler=scheduler, progress=progress,
+            retries=not no_retries,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        c.err_console().print("pipeline cancelled: running steps stopped, the run is recorded "
+                              "as killed; finished steps stay cached")  # fmt: skip
+        raise typer.Exit(130) from None
     if as_json:
         c.print_json(_result_dict(result))
     else:

@@ -56,8 +56,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FAMILIES = ("linear", "random_forest")
 """What ``sy.train`` fits for a challenger when ``retrain:`` names no families."""
 RETRAIN_KEYS = frozenset(
-    {"command", "models", "tune", "cv", "metric", "recent", "holdout_share", "min_rows",
-     "timeout_s"}
+    {"command", "pipeline", "models", "tune", "cv", "metric", "recent", "holdout_share",
+     "min_rows", "timeout_s"}
 )
 
 
@@ -336,6 +336,8 @@ def _train_challenger(
 ) -> str:
     """Train and register the challenger; its ``name@version``."""
     tags = {"retrain_alert": str(alert.alert_id), "trained_on": data}
+    if settings.get("pipeline"):
+        return _pipeline_challenger(ctx, monitor, str(settings["pipeline"]), data, details)
     command = settings.get("command")
     if command:
         before = ctx.registry.store.get_model(monitor.model).latest_version or 0
@@ -386,6 +388,47 @@ def _train_challenger(
         description=f"challenger retrained on {data} for alert {alert.alert_id}", tags=tags,
     )  # fmt: skip
     return version.ref
+
+
+def _pipeline_challenger(
+    ctx: MonitorContext, monitor: Any, path: str, data: str, details: dict[str, Any]
+) -> str:
+    """Run the user's pipeline (its steps see ``SHIPYARD_RETRAIN_DATA``; built-ins reading
+    the dataset ``@latest`` get the new version); the challenger is the version of the
+    model its run registered."""
+    from shipyard.pipelines.runner import EXPERIMENT_PREFIX, PipelineContext, run_pipeline
+    from shipyard.pipelines.spec import check_inputs, load_spec
+    from shipyard.store.dataset_store import SqlDatasetStore
+    from shipyard.store.pipeline_store import SqlPipelineStore
+
+    tracker = ctx.registry.tracker
+    pctx = PipelineContext(
+        settings=tracker.settings, runs=tracker.store, objects=tracker.objects,
+        cache=SqlPipelineStore(tracker.db, actor=tracker.settings.actor),
+        datasets=SqlDatasetStore(tracker.db, actor=tracker.settings.actor),
+    )  # fmt: skip
+    spec = load_spec(path)
+    check_inputs(spec)
+    before = ctx.registry.store.get_model(monitor.model).latest_version or 0
+    result = run_pipeline(spec, pctx, env={"SHIPYARD_RETRAIN_DATA": data,
+                                           "SHIPYARD_RETRAIN_MODEL": monitor.model})  # fmt: skip
+    details["pipeline_run"] = result.run_id
+    if result.status != "finished":
+        raise InvalidInputError(
+            f"retrain pipeline {spec.name!r} {result.status}"
+            + (f" at step {result.failed_step!r}" if result.failed_step else "")
+            + f"; `shipyard pipeline history --file {path}` has its record"
+        )
+    experiment = f"{EXPERIMENT_PREFIX}{spec.name}"
+    made = [v for v in ctx.registry.store.list_versions(monitor.model) if v.version > before]
+    ours = [v for v in made if v.run_id and tracker.store.get_experiment(
+        tracker.store.get_run(v.run_id).experiment_id).name == experiment]  # fmt: skip
+    if not ours:
+        raise InvalidInputError(
+            f"retrain pipeline {spec.name!r} finished but registered no new version of "
+            f"{monitor.model}; give its shipyard.train step `register: {monitor.model}`"
+        )
+    return ours[-1].ref
 
 
 def _compare(

@@ -122,6 +122,7 @@ class _Run:
     pipeline_run: Any = None
     experiment_id: str = ""
     experiment_name: str = ""
+    env: dict[str, str] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -140,7 +141,7 @@ def step_key(run: _Run, step: StepSpec) -> tuple[str, dict[str, str]]:
     """The step's key now, and the input digests it is made of."""
     spec, ctx = run.spec, run.ctx
     inputs = {dep: run.hasher.digest(dep).digest for dep in step.deps}
-    if step.reads_dataset is not None and step.dataset is not None:
+    if step.kind == "uses" and step.dataset is not None:  # the version it reads now
         ref, digest = _resolved_dataset(ctx, step.dataset)
         inputs[f"dataset:{ref}"] = digest
     target = step.target
@@ -231,6 +232,7 @@ def run_pipeline(
     scheduler: str | None = None,
     progress: Callable[[str], None] | None = None,
     retries: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> PipelineResult:
     """Run ``spec``: every step whose key changed, in DAG order, ``jobs`` at a time.
 
@@ -240,6 +242,8 @@ def run_pipeline(
             as an Airflow task does.
         retries: False runs each step once whatever its ``retries`` (an Airflow task,
             which Airflow retries).
+        env: extra environment variables for every step (the retrain loop passes the
+            dataset version to train on).
         executor: ``local`` (processes on this machine) or ``dask`` (a distributed
             cluster at ``scheduler``; steps run on its workers, which must see the
             project folder and the store).
@@ -266,6 +270,7 @@ def run_pipeline(
     forced = set(spec.downstream(force)) if force_downstream else set(force)
     selected = [n for n in spec.order() if steps is None or n in steps]
     run = _new_run(spec, ctx, say)
+    run.env = dict(env or {})
     started = time.perf_counter()
     _start_records(run)
     status = "finished"
@@ -320,50 +325,69 @@ def _schedule(
     run: _Run, selected: Sequence[str], *, forced: set[str], jobs: int, client: Any
 ) -> None:
     """Start every step whose upstream is done, ``jobs`` at a time, until none is left."""
-    spec = run.spec
     waiting = list(selected)
     running: dict[Future[StepResult], str] = {}
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="shipyard-step") as pool:
-        while waiting or running:
-            if run.cancel.is_set():
-                waiting.clear()
-            for name in list(waiting):
-                ups = [u for u in spec.upstream(name) if u in selected]
-                states = [run.results[u].status if u in run.results else None for u in ups]
-                if any(s in ("failed", "skipped", "cancelled") for s in states):
-                    waiting.remove(name)
-                    blocker = next(u for u, s in zip(ups, states, strict=True)
-                                   if s in ("failed", "skipped", "cancelled"))  # fmt: skip
-                    run.results[name] = StepResult(
-                        name,
-                        "skipped",
-                        "",
-                        None,
-                        None,
-                        0.0,
-                        message=f"upstream {blocker} did not finish",
-                    )
-                    run.say(f"[{name}] skipped: upstream {blocker} did not finish")
-                    continue
-                if any(s is None for s in states) or len(running) >= jobs:
-                    continue
+        try:
+            _loop(run, pool, waiting, running, selected=selected, forced=forced, jobs=jobs,
+                  client=client)  # fmt: skip
+        except BaseException:  # Ctrl-C: stop the running steps before waiting for them
+            _cancel(run)
+            raise
+
+
+def _loop(
+    run: _Run,
+    pool: ThreadPoolExecutor,
+    waiting: list[str],
+    running: dict[Future[StepResult], str],
+    *,
+    selected: Sequence[str],
+    forced: set[str],
+    jobs: int,
+    client: Any,
+) -> None:
+    """The scheduling loop of :func:`_schedule`."""
+    spec = run.spec
+    while waiting or running:
+        if run.cancel.is_set():
+            waiting.clear()
+        for name in list(waiting):
+            ups = [u for u in spec.upstream(name) if u in selected]
+            states = [run.results[u].status if u in run.results else None for u in ups]
+            if any(s in ("failed", "skipped", "cancelled") for s in states):
                 waiting.remove(name)
-                resolved = _resolve_cached(run, spec.steps[name], forced=name in forced)
-                if resolved is not None:
-                    run.results[name] = resolved
-                    continue
-                running[pool.submit(_execute, run, spec.steps[name], client)] = name
-            if not running:
-                if waiting and not any(
-                    all(u in run.results for u in spec.upstream(n) if u in selected)
-                    for n in waiting
-                ):
-                    break  # nothing can start (should not happen: the DAG is checked)
+                blocker = next(u for u, s in zip(ups, states, strict=True)
+                               if s in ("failed", "skipped", "cancelled"))  # fmt: skip
+                run.results[name] = StepResult(
+                    name,
+                    "skipped",
+                    "",
+                    None,
+                    None,
+                    0.0,
+                    message=f"upstream {blocker} did not finish",
+                )
+                run.say(f"[{name}] skipped: upstream {blocker} did not finish")
                 continue
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED, timeout=0.5)
-            for future in done:
-                name = running.pop(future)
-                run.results[name] = future.result()
+            if any(s is None for s in states) or len(running) >= jobs:
+                continue
+            waiting.remove(name)
+            resolved = _resolve_cached(run, spec.steps[name], forced=name in forced)
+            if resolved is not None:
+                run.results[name] = resolved
+                continue
+            running[pool.submit(_execute, run, spec.steps[name], client)] = name
+        if not running:
+            if waiting and not any(
+                all(u in run.results for u in spec.upstream(n) if u in selected) for n in waiting
+            ):
+                break  # nothing can start (should not happen: the DAG is checked)
+            continue
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED, timeout=0.5)
+        for future in done:
+            name = running.pop(future)
+            run.results[name] = future.result()
 
 
 def _resolve_cached(run: _Run, step: StepSpec, *, forced: bool) -> StepResult | None:
@@ -476,6 +500,7 @@ def _step_env(run: _Run, step: StepSpec, step_run_id: str) -> dict[str, str]:
     # `python` in a step is the interpreter shipyard runs on (its virtualenv), as it would
     # be with the environment activated
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(run.env)
     env.update(step.env)
     return env
 
