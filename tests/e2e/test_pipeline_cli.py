@@ -51,6 +51,11 @@ def test_run_rerun_status_dag_history(folder: Path) -> None:
 
     again = json.loads(_cli(folder, "pipeline", "run", "--json").stdout)
     assert [s["status"] for s in again["steps"]] == ["cached", "cached"]
+    assert again["recorded"] is False  # nothing changed: answered from shipyard.lock
+    (folder / "count.txt").unlink()  # an output is gone: the full path restores it
+    restored = json.loads(_cli(folder, "pipeline", "run", "--json").stdout)
+    assert [s["status"] for s in restored["steps"]] == ["cached", "restored"]
+    assert (folder / "count.txt").read_text().split()[0] == "50"
 
     status = _cli(folder, "pipeline", "status").stdout
     assert "skip  prepare: unchanged" in status
@@ -62,6 +67,7 @@ def test_run_rerun_status_dag_history(folder: Path) -> None:
     assert dot.strip().startswith("digraph") and '"prepare" -> "count"' in dot
     history = json.loads(_cli(folder, "pipeline", "history", "--json").stdout)
     assert [h["ran"] for h in history] == [0, 2] and [h["cached"] for h in history] == [2, 0]
+    assert history[0]["status"] == "finished"
 
 
 def test_airflow_export_writes_one_task_per_step(folder: Path) -> None:

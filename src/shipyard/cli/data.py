@@ -13,7 +13,7 @@ from shipyard.cli._common import JsonFlag
 
 if TYPE_CHECKING:
     from shipyard.core.entities import DatasetVersion
-    from shipyard.data.catalog import DataCatalog
+    from shipyard.data._catalog import DataCatalog
 
 app = typer.Typer(
     help="Version, validate, profile, relate, diff, split and clean datasets.",

@@ -71,11 +71,12 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run what changed, skip the rest (cached); exit 1 if a step failed."""
-    from shipyard.pipelines.runner import run_pipeline
     from shipyard.pipelines.spec import check_inputs
 
     spec = _spec(file)
     check_inputs(spec)
+    from shipyard.pipelines.runner import run_pipeline
+
     ctx = context()
     progress = None if as_json else _printer()
     try:

@@ -1,16 +1,19 @@
 """Core: errors, settings and entities shared by every shipyard package."""
 
-from shipyard.core.config import Settings, load_settings
-from shipyard.core.entities import (
-    Artifact,
-    DatasetVersion,
-    Experiment,
-    LifecycleStage,
-    Metric,
-    Param,
-    Run,
-    RunStatus,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.core.config import Settings, load_settings
+    from shipyard.core.entities import (
+        Artifact,
+        DatasetVersion,
+        Experiment,
+        LifecycleStage,
+        Metric,
+        Param,
+        Run,
+        RunStatus,
+    )
 from shipyard.core.errors import (
     AlreadyExistsError,
     FilterSyntaxError,
@@ -52,3 +55,20 @@ __all__ = [
     "UnauthenticatedError",
     "load_settings",
 ]
+
+
+_LAZY = {"Settings": "config", "load_settings": "config", "Artifact": "entities",
+         "DatasetVersion": "entities", "Experiment": "entities", "LifecycleStage": "entities",
+         "Metric": "entities", "Param": "entities", "Run": "entities", "RunStatus": "entities"}
+
+
+def __getattr__(name: str) -> Any:
+    # settings and entities load on first use: a no-op `shipyard pipeline run` needs neither
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"shipyard.core.{module}"), name)
+    globals()[name] = value
+    return value

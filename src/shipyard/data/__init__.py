@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core import session
 from shipyard.core.config import Settings
 from shipyard.core.entities import DatasetVersion
-from shipyard.data.catalog import DataCatalog, Dataset
 
 if TYPE_CHECKING:
+    from shipyard.data._catalog import DataCatalog, Dataset
     from shipyard.data.cleaning import CleaningReport
     from shipyard.data.compare import DatasetDiff
     from shipyard.data.folders import FolderChanges
@@ -59,6 +59,7 @@ _catalogs: dict[int, tuple[Settings, DataCatalog]] = {}
 
 def catalog(settings: Settings | None = None) -> DataCatalog:
     """The catalog of the store ``settings`` names (default: the settings in effect)."""
+    from shipyard.data._catalog import DataCatalog
     from shipyard.store.dataset_store import SqlDatasetStore
     from shipyard.store.db import shared_database
     from shipyard.store.objects import open_object_store
@@ -183,3 +184,13 @@ def split(
 def clean(ref: str, spec: Any, *, name: str | None = None) -> tuple[DatasetVersion, CleaningReport]:
     """Apply a cleaning spec and add the result as a new version with lineage."""
     return catalog().clean(ref, spec, name=name)
+
+
+def __getattr__(name: str) -> Any:
+    # the catalog (SQLAlchemy, the stores) loads on first use: `shipyard.data.folders`, which
+    # a no-op pipeline run needs for its stat cache, does not pay for it
+    if name in ("DataCatalog", "Dataset"):
+        from shipyard.data import _catalog
+
+        return getattr(_catalog, name)
+    raise AttributeError(f"module 'shipyard.data' has no attribute {name!r}")

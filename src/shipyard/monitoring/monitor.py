@@ -64,7 +64,7 @@ from shipyard.store.monitor_store import AlertChanges, AlertCondition, SqlMonito
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shipyard.data.catalog import DataCatalog
+    from shipyard.data._catalog import DataCatalog
     from shipyard.registry.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)

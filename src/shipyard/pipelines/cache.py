@@ -39,7 +39,6 @@ import contextlib
 import functools
 import importlib
 import importlib.util
-import inspect
 import json
 import logging
 import math
@@ -432,6 +431,8 @@ def _imported_source(target: str, module: str, function: str, root: Path) -> str
                 "function's name"
             ) from None
     try:
+        import inspect  # only for functions that are not plain top-level defs
+
         return inspect.getsource(obj)
     except (OSError, TypeError) as exc:
         raise InvalidInputError(

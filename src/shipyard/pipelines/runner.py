@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.core.entities import RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError
-from shipyard.pipelines.cache import InputHasher, OutputManifest, OutputStore, code_fingerprint
-from shipyard.pipelines.cache import step_key as make_key
+from shipyard.pipelines.cache import InputHasher, OutputManifest, OutputStore
+from shipyard.pipelines.lockfile import compute_key, write_lock
 from shipyard.pipelines.spec import PipelineSpec, StepSpec, interpolate
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ class _Run:
     experiment_id: str = ""
     experiment_name: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    locked: dict[str, dict[str, Any]] = field(default_factory=dict)  # for shipyard.lock
     cancel: threading.Event = field(default_factory=threading.Event)
     procs: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -139,21 +140,10 @@ def _resolved_dataset(ctx: PipelineContext, ref: str) -> tuple[str, str]:
 
 def step_key(run: _Run, step: StepSpec) -> tuple[str, dict[str, str]]:
     """The step's key now, and the input digests it is made of."""
-    spec, ctx = run.spec, run.ctx
-    inputs = {dep: run.hasher.digest(dep).digest for dep in step.deps}
+    dataset = None
     if step.kind == "uses" and step.dataset is not None:  # the version it reads now
-        ref, digest = _resolved_dataset(ctx, step.dataset)
-        inputs[f"dataset:{ref}"] = digest
-    target = step.target
-    if step.kind == "run":
-        target = interpolate(step.target, params=spec.params, run_ids=run.run_ids, step=step.name)
-    code = code_fingerprint(step.kind, target, root=spec.root)
-    extra = {
-        "options": dict(step.options), "register": step.register, "dataset": step.dataset,
-        "env": dict(step.env), "outs": list(step.outs),
-    }  # fmt: skip
-    key = make_key(code=code, inputs=inputs, params=spec.step_params(step.name), extra=extra)
-    return key, inputs
+        dataset = _resolved_dataset(run.ctx, step.dataset)
+    return compute_key(run.spec, step, hasher=run.hasher, run_ids=run.run_ids, dataset=dataset)
 
 
 def plan(spec: PipelineSpec, ctx: PipelineContext) -> list[StepPlan]:
@@ -296,6 +286,7 @@ def run_pipeline(
                 run.results[name] = StepResult(name, "cancelled" if status == "cancelled"
                                                else "skipped", "", None, None, 0.0)  # fmt: skip
         _end_records(run, status)
+        _update_lock(run)
         if client is not None:
             client.close()
     ordered = tuple(run.results[n] for n in selected)
@@ -412,6 +403,7 @@ def _resolve_cached(run: _Run, step: StepSpec, *, forced: bool) -> StepResult | 
     produced = str(entry.manifest.get("run_id") or entry.run_id or "")
     if produced:
         run.run_ids[step.name] = produced
+    run.locked[step.name] = {"key": key, "run_id": produced, "outputs": entry.manifest["outputs"]}
     step_run = _record_step(run, step, key=key, status=status, source_run=produced,
                             duration=time.perf_counter() - started)  # fmt: skip
     run.say(f"[{step.name}] {status} (key {key[:12]})")
@@ -460,6 +452,8 @@ def _execute(run: _Run, step: StepSpec, client: Any) -> StepResult:
             ctx.cache.cache_put(key, pipeline=spec.name, step=step.name, manifest=body,
                                 run_id=step_run.run_id)  # fmt: skip
             run.run_ids[step.name] = produced
+            run.locked[step.name] = {"key": key, "run_id": produced,
+                                     "outputs": body["outputs"]}  # fmt: skip
     _close_step_run(run, step_run, status=status, attempts=attempts, duration=duration,
                     log_path=log_path, message=message)  # fmt: skip
     tail = f": {message}" if message and status != "ran" else ""
@@ -604,6 +598,22 @@ def _register_output(run: _Run, step: StepSpec) -> dict[str, Any]:
                           f"{run.spec.name} step {step.name}")  # fmt: skip
     run.say(f"[{step.name}] {step.outs[0]} is {version.ref}")
     return {"dataset_version": version.ref}
+
+
+def _update_lock(run: _Run) -> None:
+    """``shipyard.lock``: this run's finished steps over what the lock said before."""
+    from shipyard.pipelines.lockfile import read_lock
+
+    steps = dict(read_lock(run.spec) or {})
+    for name, result in run.results.items():
+        if name in run.locked:
+            steps[name] = run.locked[name]
+        elif result.status in ("failed", "cancelled"):
+            steps.pop(name, None)
+    try:
+        write_lock(run.spec, steps)
+    except OSError as exc:  # a read-only project folder: the store's cache still has it all
+        logger.warning("could not write %s: %s", run.spec.root / "shipyard.lock", exc)
 
 
 # -- records ------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import functools
 import logging
 import os
 import re
-import secrets
 import stat
 import sys
 import tempfile
@@ -499,7 +498,7 @@ class LocalObjectStore:
     ) -> dict[int, ObjectInfo]:
         """Copy ``names[i]`` for ``i`` in ``indices`` into the store; see :meth:`put_files`."""
         self._tmp.mkdir(parents=True, exist_ok=True)
-        token = f"{self._tmp}/obj-{os.getpid()}-{secrets.token_hex(4)}-"
+        token = f"{self._tmp}/obj-{os.getpid()}-{os.urandom(4).hex()}-"
         fsync_each = len(indices) <= _FSYNC_EACH_MAX or not sys.platform.startswith("linux")
         pending: set[str] = set()  # temporary files that exist (or may): removed on error
         linking = [link]  # cleared at the first refusal: the rest are copied

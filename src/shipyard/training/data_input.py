@@ -1,7 +1,7 @@
 """Turning what a user passes as training or evaluation data into X, y and lineage.
 
 ``data`` may be a dataset reference (``"customers@train"``), a
-:class:`~shipyard.data.catalog.Dataset`, a :class:`~shipyard.core.entities.DatasetVersion`
+:class:`~shipyard.data._catalog.Dataset`, a :class:`~shipyard.core.entities.DatasetVersion`
 or a pandas DataFrame. Every check that can fail runs here, before any model is fitted.
 """
 
@@ -46,7 +46,7 @@ def load_frame(data: Any) -> tuple[pd.DataFrame, DatasetVersion | None, str]:
     import pandas as pd
 
     import shipyard.data as sy_data
-    from shipyard.data.catalog import Dataset
+    from shipyard.data._catalog import Dataset
 
     if isinstance(data, pd.DataFrame):
         return data, None, "DataFrame"

@@ -172,7 +172,7 @@ def _prepare(
     """Check every argument and load the data, before any model is fitted."""
     import numpy as np
 
-    from shipyard.data.catalog import table_digest
+    from shipyard.data._catalog import table_digest
     from shipyard.training.metrics import DEFAULT_METRIC, check_target, infer_task, scorer_names
     from shipyard.training.models import get_family, load_search_space_overrides
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from shipyard.core.errors import InvalidInputError, NotFoundError, SchemaMismatchError
-from shipyard.data.catalog import read_table
+from shipyard.data._catalog import read_table
 
 
 @pytest.fixture
