@@ -286,3 +286,31 @@ def test_a_pipeline_scheduled_on_a_dataset_reruns_when_it_gets_a_version(
     schedule = ctx.cache.get_schedule("demo")
     assert schedule.seen == {"trigger": 2} and schedule.last_status == "finished"
     assert jobs["pipeline:demo:datasets"].run() is None  # seen now
+
+
+KILLER = """
+pipeline: killer
+steps:
+  fine: {run: "echo ok > fine.txt", outs: [fine.txt]}
+  dies: {run: "kill -9 $PPID; sleep 5", outs: [never.txt]}
+"""
+
+
+@pytest.mark.slow
+def test_a_dask_worker_that_dies_mid_step_fails_that_step_with_a_clear_message(
+    sy: Any, tmp_path: Path
+) -> None:
+    import dask
+    from distributed import LocalCluster
+
+    spec = _project(tmp_path / "p", spec=KILLER)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:  # fmt: skip
+        result = sy.run_pipeline(spec, executor="dask", scheduler=cluster.scheduler_address,
+                                 jobs=2)  # fmt: skip
+    assert result.status == "failed" and result.failed_step == "dies"
+    assert _states(result) == {"fine": "ran", "dies": "failed"}
+    assert "Dask worker" in result.step("dies").message
+    assert sy.get_run(result.run_id).tags["sy.failed_step"] == "dies"
+    assert not (spec.parent / "never.txt").exists()
