@@ -314,3 +314,14 @@ def test_a_dask_worker_that_dies_mid_step_fails_that_step_with_a_clear_message(
     assert "Dask worker" in result.step("dies").message
     assert sy.get_run(result.run_id).tags["sy.failed_step"] == "dies"
     assert not (spec.parent / "never.txt").exists()
+
+
+def test_gc_keeps_the_objects_the_step_cache_restores_from(sy: Any, project: Path) -> None:
+    from shipyard.store.maintenance import gc
+
+    sy.run_pipeline(project)
+    tracker = sy.tracker()
+    gc(tracker.store, tracker.objects, older_than_s=0)  # nothing is referenced by runs only
+    (project.parent / "models" / "model.json").unlink()
+    result = sy.run_pipeline(project)
+    assert _states(result)["train"] == "restored"

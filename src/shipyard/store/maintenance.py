@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -48,6 +49,7 @@ from shipyard.store.schema import (
     dataset_versions,
     datasets,
     metric_chunks,
+    pipeline_cache,
     runs,
 )
 from shipyard.store.tracking_store import SqlTrackingStore, purgeable_runs
@@ -243,6 +245,9 @@ def _references(store: SqlTrackingStore, objects: ObjectStore) -> dict[str, list
     return refs
 
 
+_DIGEST_IN_JSON = re.compile(r'"([0-9a-f]{64})"')
+
+
 def _referenced_digests(
     store: SqlTrackingStore, objects: ObjectStore, *, surviving_purge: bool = False
 ) -> set[str]:
@@ -256,6 +261,9 @@ def _referenced_digests(
             env_q = env_q.where(~where)
         found = {r[0] for r in conn.execute(art_q.distinct())}
         found.update(r[0] for r in conn.execute(env_q.distinct()))
+        # pipeline step outputs the cache can restore: every digest in their manifests
+        for (manifest,) in conn.execute(select(pipeline_cache.c.manifest_json)):
+            found.update(_DIGEST_IN_JSON.findall(manifest))
     found.update(issue.digest for issue in _dataset_references(store, objects))
     return found
 
