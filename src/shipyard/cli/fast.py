@@ -1,11 +1,11 @@
-"""``shipyard pipeline run`` when nothing changed, without Typer, Rich or the store.
+"""``shipyard pipeline run`` (and ``status``) when nothing changed, without Typer, Rich
+or the store.
 
-Only the plain form is handled here (``pipeline run`` with ``--file``, ``--json`` or
-``--jobs``): the spec is read, every step's key is recomputed from the files and
-compared with ``shipyard.lock``, and every output with its recorded digest. When all
-match, the steps are reported cached and nothing else happens (nothing to run, nothing
-recorded). Anything else, including any problem, returns False and the full command
-runs and reports it.
+Only the plain form is handled here (``--file``, ``--json``, ``--jobs``): the spec is
+read, every step's key is recomputed from the files and compared with ``shipyard.lock``,
+and every output with its recorded digest. When all match, the steps are reported
+cached and nothing else happens (nothing to run, nothing recorded). Anything else,
+including any problem, returns False and the full command runs and reports it.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def _file_and_json(args: Sequence[str]) -> tuple[str, bool] | None:
 
 
 def pipeline_unchanged(args: Sequence[str]) -> bool:
-    """True when ``args`` is a plain ``pipeline run`` and nothing changed (reported)."""
-    if len(args) < 2 or args[0] != "pipeline" or args[1] != "run":
+    """True when ``args`` is a plain ``pipeline run`` or ``status`` and nothing changed
+    (reported)."""
+    if len(args) < 2 or args[0] != "pipeline" or args[1] not in ("run", "status"):
         return False
     parsed = _file_and_json(args[2:])
     if parsed is None:
@@ -64,6 +65,13 @@ def pipeline_unchanged(args: Sequence[str]) -> bool:
         return False  # the full command says what is wrong
     if steps is None:
         return False
+    if args[1] == "status":
+        if as_json:
+            print(json.dumps([{"step": n, "will_run": False, "reason": "unchanged (cached)",
+                               "key": None} for n in steps]))  # fmt: skip
+        else:
+            sys.stdout.write("".join(f"skip  {n}: unchanged (cached)\n" for n in steps))
+        return True
     if as_json:
         print(json.dumps({"pipeline": spec.name, "run_id": None, "status": "finished",
                           "failed_step": None, "recorded": False,

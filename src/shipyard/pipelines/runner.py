@@ -179,7 +179,8 @@ def plan(spec: PipelineSpec, ctx: PipelineContext) -> list[StepPlan]:
         if run.outputs.present(manifest):
             out.append(StepPlan(name, False, "unchanged (cached)", key))
         else:
-            out.append(StepPlan(name, False, "unchanged; outputs missing: will restore", key))
+            reason = "unchanged; outputs missing or changed: will restore"
+            out.append(StepPlan(name, False, reason, key))
     return out
 
 
