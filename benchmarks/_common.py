@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,17 @@ def replace_section(doc: Path, begin: str, end: str, section: str) -> None:
         )
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One benchmark target: what it says, what was measured, and whether it was met."""
+
+    label: str
+    measured: str
+    met: bool | None  # None: could not be judged
+
+
+def verdict(met: bool | None) -> str:
+    """A target's cell in the Markdown tables."""
+    return {True: "yes", False: "**no**", None: "n/a"}[met]

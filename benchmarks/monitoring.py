@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import parse_result, replace_section
+from _common import Target, parse_result, replace_section, verdict
 from tracking import log, machine_info, package_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -353,13 +353,6 @@ def summarize(results: dict[int, dict[str, list[dict[str, Any]]]]) -> list[Row]:
     return rows
 
 
-@dataclass(frozen=True)
-class Target:
-    label: str
-    measured: str
-    met: bool | None  # None: could not be judged
-
-
 def _row(rows: list[Row], side: str, n: int) -> Row | None:
     return next((r for r in rows if r.side == side and r.rows == n and not r.error), None)
 
@@ -451,10 +444,6 @@ def table(rows: list[Row], n: int) -> list[str]:
             f"{false_cell(r)} |"
         )
     return lines
-
-
-def verdict(met: bool | None) -> str:
-    return {True: "yes", False: "**no**", None: "n/a"}[met]
 
 
 def print_summary(rows: list[Row], tgts: list[Target], sizes: list[int]) -> None:

@@ -63,7 +63,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import replace_section
+from _common import Target, replace_section, verdict
 from tracking import log, machine_info, package_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -387,13 +387,6 @@ def summarize(results: dict[str, list[Round]], problems: dict[str, str]) -> list
     return rows
 
 
-@dataclass(frozen=True)
-class Target:
-    label: str
-    measured: str
-    met: bool | None  # None: could not be judged
-
-
 def _row(rows: list[Row], side: str) -> Row | None:
     return next((r for r in rows if r.side == side and r.medians), None)
 
@@ -497,10 +490,6 @@ def table(rows: list[Row]) -> list[str]:
             f"{overhead_cell(rows, r, 'param')} |"
         )
     return lines
-
-
-def verdict(met: bool | None) -> str:
-    return {True: "yes", False: "**no**", None: "n/a"}[met]
 
 
 def sample_lines(rows: list[Row]) -> list[str]:

@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import parse_result, replace_section
+from _common import Target, parse_result, replace_section, verdict
 from tracking import ensure_mlflow, log, machine_info, package_version
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -651,13 +651,6 @@ def summarize(configs: list[Config], results: dict[str, list[dict[str, Any]]]) -
     return rows
 
 
-@dataclass(frozen=True)
-class Target:
-    label: str
-    measured: str
-    met: bool | None  # None: could not be judged
-
-
 def _best(
     rows: list[Row], model: str, sides: tuple[str, ...], load: str, *, native: bool = False
 ) -> Row | None:
@@ -751,10 +744,6 @@ def print_table(rows: list[Row], tgts: list[Target], ceiling: dict[str, Any]) ->
     for t in tgts:
         verdict = {True: "met", False: "MISSED", None: "not judged"}[t.met]
         print(f"{t.label}: {t.measured.replace('**', '')}  {verdict}")
-
-
-def verdict(met: bool | None) -> str:
-    return {True: "yes", False: "**no**", None: "n/a"}[met]
 
 
 def render(

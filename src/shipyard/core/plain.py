@@ -1,4 +1,4 @@
-"""Values made safe for strict JSON."""
+"""Plain values: made safe for strict JSON, or written short for people (reports)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,17 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def format_number(value: float | int | None) -> str:
+    """A number as a report shows it: thousands separated, four significant digits,
+    scientific notation when very large or small, ``-`` when missing or not finite."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return "-"
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:,.4g}" if abs(value) >= 1000 else f"{value:.4g}"

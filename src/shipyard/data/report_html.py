@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from shipyard.core.plain import format_number as _fmt
 from shipyard.data.profiling import ColumnProfile, Histogram, Profile, TopValue
 from shipyard.data.relationships import Edge, RelationshipGraph
 
@@ -533,18 +534,6 @@ def _e(text: object) -> str:
 
 def _num(value: float | int | None) -> str:
     return _e(_fmt(value))
-
-
-def _fmt(value: float | int | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if not math.isfinite(value):
-        return "-"
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-        return f"{value:.3e}"
-    return f"{value:,.4g}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def _pct(share: float) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from shipyard.core.plain import format_number
+
 _SEVERITY_COLOURS = {
     "critical": "#7f1d1d",
     "high": "#dc2626",
@@ -118,18 +120,6 @@ def _num(value: Any) -> str:
     return _e(_fmt(value))
 
 
-def _fmt(value: float | int | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if not math.isfinite(value):
-        return "-"
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-        return f"{value:.3e}"
-    return f"{value:,.4g}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
 def _pct(share: Any) -> str:
     if isinstance(share, bool) or not isinstance(share, int | float) or not math.isfinite(share):
         return "-"
@@ -153,3 +143,6 @@ def _duration(seconds: int) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+_fmt = format_number  # the report modules' short name

@@ -15,13 +15,14 @@ import math
 import numbers
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.yamltext import line_of
 
 OPERATORS = (">", ">=", "<", "<=", "==", "!=")
 
@@ -281,77 +282,9 @@ class _Locator:
         self.rules_at_root = rules_at_root
 
     def line(self, *path: str | int) -> int | None:
-        node = self.root
-        if node is None:
-            return None
         if self.rules_at_root and path[:1] == ("rules",):
             path = path[1:]
-        line: int = node.start_mark.line + 1
-        for part in path:
-            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-                for key, value in node.value:
-                    if isinstance(key, yaml.ScalarNode) and key.value == part:
-                        node, line = value, key.start_mark.line + 1
-                        break
-                else:
-                    break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if not 0 <= part < len(node.value):
-                    break
-                node = node.value[part]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
-
-
-def _walk_mappings(node: yaml.Node) -> Iterable[yaml.MappingNode]:
-    if isinstance(node, yaml.MappingNode):
-        yield node
-        for key, value in node.value:
-            yield from _walk_mappings(key)
-            yield from _walk_mappings(value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from _walk_mappings(item)
-
-
-def _load_yaml(text: str, origin: str) -> tuple[Any, yaml.Node | None]:
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "cannot be parsed"
-        raise InvalidInputError(
-            f"{origin} is not valid YAML{where}: {problem}; check the indentation there and "
-            "quote values that contain ':', '#', '*' or '{'",
-            details={"origin": origin, "line": mark.line + 1 if mark else None},
-        ) from None
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(
-            f"{origin} is not valid YAML: {exc}", details={"origin": origin}
-        ) from None
-    finally:
-        loader.dispose()
-    if node is not None:
-        for mapping in _walk_mappings(node):
-            seen: set[str] = set()
-            for key_node, _ in mapping.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    continue
-                if key_node.value in seen:
-                    line = key_node.start_mark.line + 1
-                    raise InvalidInputError(
-                        f"{origin} line {line}: key {key_node.value!r} is given twice in the "
-                        "same mapping; keep only one",
-                        details={"origin": origin, "line": line},
-                    )
-                seen.add(key_node.value)
-    return data, node
+        return line_of(self.root, path)
 
 
 def _fail(

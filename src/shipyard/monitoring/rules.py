@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.yamltext import load_yaml
 
 # The metric vocabulary and the field checks live with the parser; the public names are
 # re-exported here (see __all__).
@@ -69,7 +70,6 @@ from shipyard.monitoring._rules_parse import (
     _check_webhook_url,
     _fail,
     _format_number,
-    _load_yaml,
     _Locator,
     _parse_when,
     _Problem,
@@ -431,7 +431,7 @@ def parse_rules(
     node: yaml.Node | None = None
     data: Any = source
     if isinstance(source, str):
-        data, node = _load_yaml(source, origin)
+        data, node = load_yaml(source, origin)
     if data is None:
         raise InvalidInputError(
             f"{origin} is empty; write a `rules:` list such as "

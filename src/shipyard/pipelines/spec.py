@@ -42,6 +42,7 @@ from typing import Any
 
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.validation import NAME_MAX
+from shipyard.core.yamltext import load_yaml
 from shipyard.pipelines._spec_read import (
     LATEST,
     REFERENCE_HELP,
@@ -50,7 +51,6 @@ from shipyard.pipelines._spec_read import (
     dataset_field,
     env_field,
     kind_of,
-    load_yaml,
     lookup_param,
     names_field,
     pipeline_name,
